@@ -8,6 +8,7 @@ import sys
 
 #: Modules that contribute subcommands, each with `register(subparsers)`.
 COMMAND_MODULES = (
+    "dmvpn.run",
     "dmvpn.wire.cli",
     "dmvpn.lab.cli",
 )

@@ -252,7 +252,7 @@ def _cie(out: _Fields, cie: Packet) -> None:
 
 
 def _extensions(out: _Fields, body: Packet, op_type: int) -> None:
-    src_proto_len = body.src_proto_len or 0
+    src_proto_len = getattr(body, "src_proto_len", 0) or 0
     seen_end = False
     for ext in body.extensions:
         raw = bytes(ext)
