@@ -1,22 +1,21 @@
-"""Reading the shared captures in tests (the real ones live outside the repo, in ../shared)."""
+"""Reading the real captures in tests (copied from ../shared/captures with their SOURCES.md)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from scapy.layers.l2 import GRE
 from scapy.utils import rdpcap
 
 from dmvpn.wire.cli import gre_header_len, ip_payload
 
-CAPTURES = Path(__file__).resolve().parents[2].parent / "shared" / "captures"
+CAPTURES = Path(__file__).resolve().parents[1] / "data" / "captures"
 
 
 def capture_files() -> list[Path]:
     files = sorted(CAPTURES.glob("*.pcap*"))
     if not files:
-        pytest.skip(f"no shared captures at {CAPTURES}")
+        raise FileNotFoundError(f"no captures in {CAPTURES}")
     return files
 
 
