@@ -10,7 +10,6 @@ import sys
 COMMAND_MODULES = (
     "dmvpn.run",
     "dmvpn.wire.cli",
-    "dmvpn.lab.cli",
 )
 
 
@@ -20,13 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real import error inside the module
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(name).register(subparsers)
     return parser
 
 
