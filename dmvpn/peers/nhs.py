@@ -37,6 +37,9 @@ FAULTS = frozenset(
         "no-hop-check",  # a request forwarded with hop count 0 instead of Error Indication 15
         "nak-code-11",  # "no binding" NAKs use FRR's constant 11 instead of RFC 2332's 12
         "error-on-error",  # answers an Error Indication with an Error Indication
+        "unique-always",  # every registration is treated as unique (re-registration from a new NBMA refused)
+        "first-cie-only",  # only the first CIE of a request is processed and answered
+        "accept-empty-registration",  # a request without CIEs is answered with a success CIE
     }
 )
 
@@ -159,10 +162,13 @@ class FakeNHS(Peer):
 
     def _registration(self, packet: GrePacket, view: NhrpView, now: float) -> list[bytes]:
         self.stats.registrations += 1
-        unique = bool(view.flags & C.RegistrationFlags.U)
+        unique = bool(view.flags & C.RegistrationFlags.U) or "unique-always" in self.faults
         natted = str(view.src_nbma) != packet.outer_src
         codes = []
-        for cie in view.cies:
+        request_cies = view.cies[:1] if "first-cie-only" in self.faults else view.cies
+        if not request_cies and "accept-empty-registration" in self.faults:
+            request_cies = [Cie(0, 32, 0, self.tunnel.holding_time, b"", b"", b"", 0)]
+        for cie in request_cies:
             proto = str(cie.client_proto or view.src_proto)
             claimed = str(cie.client_nbma or view.src_nbma)
             nbma = packet.outer_src if natted else claimed
@@ -176,11 +182,11 @@ class FakeNHS(Peer):
             holding = cie.holding_time or self.tunnel.holding_time
             self.cache[proto] = Binding(proto, nbma, claimed, unique, now + holding, cie.prefix_len)
             codes.append(C.CieCode.SUCCESS)
-        if not view.cies:
+        if not request_cies:
             return []  # RFC 2332 §5.2.3: one or more CIEs; nothing to answer
         cies = [
             T.Cie(code, c.prefix_len, c.mtu, 0 if code else c.holding_time, c.client_nbma, c.client_nbma_sub, c.client_proto, c.preference)
-            for code, c in zip(codes, view.cies)
+            for code, c in zip(codes, request_cies)
         ]
         extensions = self._reply_extensions(view, packet if natted else None)
         op_type = C.PacketType.RESOLUTION_REPLY if "wrong-type" in self.faults else C.PacketType.REGISTRATION_REPLY

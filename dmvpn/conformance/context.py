@@ -1,0 +1,194 @@
+"""What a case works with: the DUT, fresh tester identities, exchanges, and the verify vocabulary.
+
+Cases never assert. They observe through `expect_*`, each of which records one `Observation`
+(what the RFC expects, what was seen, in short fixed words) and returns what it found so the case
+can go on. The words of `observed` are what expectations profiles record, so they are stable:
+"Registration Reply codes [0]", "no reply within 2.0 s", "Error Indication code 1".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dmvpn.peers import Exchange, FakeSpoke, Link, ReqIds, Tunnel, send_and_collect
+from dmvpn.wire import constants as C
+from dmvpn.wire import templates as T
+from dmvpn.wire.fastparse import GrePacket, NhrpView
+
+from .case import CaseInfo
+
+if TYPE_CHECKING:
+    from dmvpn.dut import Dut
+
+TYPE_NAMES = {
+    1: "Resolution Request",
+    2: "Resolution Reply",
+    3: "Registration Request",
+    4: "Registration Reply",
+    5: "Purge Request",
+    6: "Purge Reply",
+    7: "Error Indication",
+    8: "Traffic Indication",
+}
+
+
+@dataclass
+class Observation:
+    what: str
+    conforms: bool
+    observed: str
+    expected: str
+
+
+def describe(packet: GrePacket | None) -> str:
+    """A reply in the fixed words profiles record."""
+    if packet is None:
+        return "nothing"
+    view = packet.nhrp
+    if view is None:
+        return f"GRE protocol 0x{packet.gre_proto:04x}"
+    name = TYPE_NAMES.get(view.op_type, f"type {view.op_type}")
+    if view.op_type == C.PacketType.ERROR_INDICATION:
+        return f"{name} code {view.code}"
+    if view.op_type == C.PacketType.TRAFFIC_INDICATION:
+        return f"{name} code {view.code}"
+    return f"{name} codes {[c.code for c in view.cies]}"
+
+
+@dataclass
+class CaseContext:
+    """One case's run against one DUT."""
+
+    info: CaseInfo
+    dut: "Dut"
+    link: Link
+    pcap: Path | None = None
+    window: float = 2.0  # how long to wait for an answer that should come
+    quiet: float = 1.5  # how long silence must last to count as silence
+    observations: list[Observation] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    _identities: int = 0
+
+    # -- identities ----------------------------------------------------------------------------
+
+    def identity(self) -> tuple[str, str]:
+        """A fresh (NBMA, tunnel address) pair for an emulated spoke, unique within the run."""
+        nbma, proto = self.dut.allocate_identity()
+        self._identities += 1
+        return nbma, proto
+
+    def spoke(self, **kwargs) -> FakeSpoke:
+        """A fake spoke with a fresh identity, registered with the DUT hub's addresses."""
+        nbma, proto = kwargs.pop("identity", None) or self.identity()
+        info = self.dut.info
+        tunnel = Tunnel(info.gre_key, info.holding_time, 1400, info.password)
+        return FakeSpoke(nbma, proto, info.nbma, info.proto, tunnel=tunnel, reqids=ReqIds(self.dut.reqid_base()), **kwargs)
+
+    def registration(self, nbma: str, proto: str, reqid: int, **kwargs) -> T.NhrpTemplate:
+        """A Cisco-style Registration Request from (nbma, proto) to the DUT hub (REG-01's shape)."""
+        info = self.dut.info
+        args = dict(
+            outer_src=nbma, outer_dst=info.nbma, src_proto=proto, dst_proto=info.proto, gre_key=info.gre_key,
+            reqid=reqid, hopcnt=1, mtu=1400, holding_time=info.holding_time, password=info.password,
+            nhs_nbma=info.nbma, nhs_proto=info.proto,
+        )
+        args.update(kwargs)
+        return T.registration_request(**args)
+
+    # -- exchanges -----------------------------------------------------------------------------
+
+    def from_dut(self, parsed: GrePacket | None, raw: bytes) -> bool:
+        return parsed is not None and parsed.outer_src == self.dut.info.nbma
+
+    def exchange(
+        self,
+        packets: bytes | Iterable[bytes],
+        window: float | None = None,
+        accept: Callable[[GrePacket | None, bytes], bool] | None = None,
+        stop_after: int | None = None,
+    ) -> Exchange:
+        """Send these exact bytes; collect what the DUT sends back within the window."""
+        if isinstance(packets, (bytes, bytearray)):
+            packets = [bytes(packets)]
+        return send_and_collect(self.link, packets, self.window if window is None else window, accept or self.from_dut, stop_after)
+
+    def ask(self, packet: bytes, window: float | None = None) -> Exchange:
+        """Send one request and wait for the first NHRP answer from the DUT (or the window)."""
+        return self.exchange(packet, window, stop_after=1)
+
+    # -- the verify vocabulary -----------------------------------------------------------------
+
+    def observe(self, what: str, conforms: bool, observed: str, expected: str) -> Observation:
+        observation = Observation(what, conforms, observed, expected)
+        self.observations.append(observation)
+        return observation
+
+    def expect(self, what: str, condition: bool, observed: str, expected: str) -> bool:
+        self.observe(what, bool(condition), observed, expected)
+        return bool(condition)
+
+    def expect_reply(
+        self,
+        exchange: Exchange,
+        op_type: int,
+        reqid: int | None = None,
+        codes: list[int] | None = None,
+        to: str | None = None,
+    ) -> NhrpView | None:
+        """Exactly the reply the RFC asks for: its type, request ID, CIE codes, destination."""
+        want = TYPE_NAMES[op_type] + (f" codes {codes}" if codes is not None else "")
+        answers = exchange.nhrp()
+        if not answers:
+            self.observe(f"{TYPE_NAMES[op_type]}", False, "no reply", want)
+            return None
+        first = answers[0]
+        view = first.nhrp
+        problems = []
+        if view.op_type != op_type:
+            problems.append(describe(first))
+        else:
+            if not view.checksum_ok:
+                problems.append(f"{TYPE_NAMES[op_type]} with a bad checksum")
+            if reqid is not None and view.reqid != reqid:
+                problems.append(f"{TYPE_NAMES[op_type]} request ID {view.reqid} for {reqid}")
+            if codes is not None and [c.code for c in view.cies] != codes:
+                problems.append(describe(first))
+            if to is not None and first.outer_dst != to:
+                problems.append(f"{TYPE_NAMES[op_type]} sent to {first.outer_dst}")
+        observed = "; ".join(problems) if problems else describe(first)
+        self.observe(TYPE_NAMES[op_type], not problems, observed, want + (f" to {to}" if to else ""))
+        return view if view.op_type == op_type else None
+
+    def expect_error_indication(self, exchange: Exchange, code: int) -> NhrpView | None:
+        """An Error Indication with this code (RFC 2332 §5.2.7), and no success reply."""
+        answers = exchange.nhrp()
+        want = f"Error Indication code {code}"
+        if not answers:
+            self.observe("Error Indication", False, "no reply", want)
+            return None
+        first = answers[0]
+        view = first.nhrp
+        ok = view.op_type == C.PacketType.ERROR_INDICATION and view.code == code and view.checksum_ok
+        self.observe("Error Indication", ok, describe(first), want)
+        return view if view.op_type == C.PacketType.ERROR_INDICATION else None
+
+    def expect_silence(self, exchange: Exchange, allowed_errors: Iterable[int] = ()) -> bool:
+        """No answer (a silent discard), or an Error Indication with one of `allowed_errors`."""
+        allowed = set(allowed_errors)
+        answers = exchange.nhrp()
+        want = "silent discard" + (f" or Error Indication code {sorted(allowed)}" if allowed else "")
+        bad = [p for p in answers if not (p.nhrp.op_type == C.PacketType.ERROR_INDICATION and p.nhrp.code in allowed)]
+        observed = describe(bad[0]) if bad else ("silent discard" if not answers else describe(answers[0]))
+        return self.expect("discard", not bad, observed, want)
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    # -- helpers for multi-step cases ----------------------------------------------------------
+
+    def wait(self, seconds: float) -> None:
+        time.sleep(seconds)

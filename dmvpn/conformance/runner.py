@@ -1,0 +1,94 @@
+"""Running one case against one DUT: evidence, the robustness probe, the verdict."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dmvpn.transport import PcapRecorder
+from dmvpn.wire import constants as C
+
+from .case import CaseInfo
+from .context import CaseContext, Observation
+from .profile import ExpectationsProfile
+from .verdict import Verdict, decide, not_applicable_reason
+
+
+@dataclass
+class CaseResult:
+    info: CaseInfo
+    verdict: Verdict
+    detail: str
+    as_recorded: bool
+    pcap: Path | None
+    observations: list[Observation] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    duration: float = 0.0
+    dut_log: str = ""
+
+    def row(self) -> dict:
+        return {
+            "case_id": self.info.case_id,
+            "group": self.info.group,
+            "clause": self.info.clause,
+            "level": self.info.level,
+            "role": self.info.role,
+            "requirement": self.info.requirement,
+            "verdict": self.verdict.value,
+            "detail": self.detail,
+            "as_recorded": self.as_recorded,
+            "pcap": str(self.pcap) if self.pcap else "",
+            "notes": " | ".join(self.notes),
+            "duration_s": round(self.duration, 3),
+        }
+
+
+def expect_alive(ctx: CaseContext) -> None:
+    """After malformed input: the DUT still answers a valid registration (and looks healthy)."""
+    nbma, proto = ctx.identity()
+    reqid = ctx.dut.reqid_base()
+    exchange = ctx.ask(ctx.registration(nbma, proto, reqid).packet, window=max(ctx.window, 3.0))
+    answered = any(p.nhrp.op_type == C.PacketType.REGISTRATION_REPLY and p.nhrp.reqid == reqid for p in exchange.nhrp())
+    healthy, why = ctx.dut.health()
+    observed = "alive" if answered and healthy else ("no answer to a valid registration" if not answered else f"unhealthy: {why}")
+    ctx.observe("alive after malformed input", answered and healthy, observed, "alive")
+
+
+def run_case(
+    fn: Callable[[CaseContext], None],
+    info: CaseInfo,
+    dut,
+    link,
+    evidence_dir: Path | None,
+    profile: ExpectationsProfile | None,
+) -> CaseResult:
+    start = time.monotonic()
+    pcap = evidence_dir / f"{info.case_id}.pcap" if evidence_dir is not None else None
+    ctx = CaseContext(info, dut, link, pcap, window=dut.info.reply_window, quiet=dut.info.quiet_window)
+    reason = not_applicable_reason(info, dut.info.capabilities, dut.info.role)
+    if reason is not None:
+        return CaseResult(info, Verdict.NOT_APPLICABLE, reason, True, None)
+    recorder = PcapRecorder(pcap) if pcap is not None else None
+    dut.set_evidence(link, recorder)
+    error = ""
+    try:
+        fn(ctx)
+        if info.malformed:
+            expect_alive(ctx)
+    except Exception as exc:  # the harness failed, not the DUT: report it as such
+        error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+    finally:
+        dut.set_evidence(link, None)
+        if recorder:
+            recorder.close()
+    if error:
+        verdict, detail, as_recorded = Verdict.ERROR, error, False
+    else:
+        verdict, detail, as_recorded = decide(info, ctx.observations, profile, dut.info.capabilities, dut.info.role)
+    result = CaseResult(info, verdict, detail, as_recorded, pcap, ctx.observations, ctx.notes, time.monotonic() - start)
+    if verdict in (Verdict.DEVIATES, Verdict.ERROR) and any(o.observed.startswith("unhealthy") or o.observed == "no answer to a valid registration" for o in ctx.observations):
+        result.dut_log = dut.log()[-20000:]
+    return result

@@ -1,0 +1,156 @@
+"""pytest entry point of the conformance suites: options, the DUT, evidence, verdicts, reports.
+
+`pytest suites/conformance` runs the cases against the embedded lab; `--testbed FILE` against
+external gear. Each case function is called by this plugin with a `CaseContext`; the verdict
+decides the pytest outcome:
+
+  regression mode (default): passed when the DUT behaves as its expectations profile records
+      (conforms, or deviates exactly as recorded: shown as xfail), failed otherwise, including a
+      recorded deviation that is gone;
+  certify mode: failed for every deviation, recorded or not.
+
+Not-applicable cases are skipped with the reason. Results land in reports/<run id>/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dmvpn.conformance.case import CaseInfo
+from dmvpn.conformance.profile import ExpectationsProfile, load_profile
+from dmvpn.conformance.runner import CaseResult, run_case
+from dmvpn.conformance.verdict import Verdict
+
+EXPECTATIONS = Path(__file__).resolve().parent.parent / "suites" / "expectations"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dmvpn conformance")
+    group.addoption("--dut", default="lab", help="lab (embedded FRR, default) or inprocess (the fake NHS)")
+    group.addoption("--dut-faults", default="", help="with --dut inprocess: comma-separated FakeNHS faults")
+    group.addoption("--testbed", default=None, help="YAML testbed file describing an external DUT")
+    group.addoption("--mode", choices=("regression", "certify"), default="regression")
+    group.addoption("--profile", default=None, help="expectations profile (default: by the DUT's implementation)")
+    group.addoption("--reports", default=None, help="where runs land (default: reports/)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "dmvpn_case(info): a conformance case (set by @case)")
+    config._dmvpn_results = []  # type: ignore[attr-defined]
+
+
+class _Session:
+    """What the session-scoped fixtures share."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        from dmvpn.results import new_run_dir
+
+        self.config = config
+        self.dut = make_dut(config)
+        self.link = self.dut.open_link()
+        reports = config.getoption("--reports")
+        self.run_dir = new_run_dir(Path(reports) if reports else None, label="conformance")
+        self.pcaps = self.run_dir / "pcaps"
+        self.pcaps.mkdir()
+        self.profile = find_profile(config, self.dut.info.implementation)
+        self.results: list[CaseResult] = config._dmvpn_results  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        from dmvpn.results import write_conformance
+
+        try:
+            frame = write_conformance((r.row() for r in self.results), self.run_dir, self.dut.info.name, self.dut.info.implementation)
+            counts = frame["verdict"].value_counts().to_dict() if len(frame) else {}
+            self.config._dmvpn_summary = (self.run_dir, counts)  # type: ignore[attr-defined]
+        finally:
+            try:
+                close = getattr(self.link, "close", None)
+                if close:
+                    close()
+            finally:
+                self.dut.close()
+
+
+def make_dut(config: pytest.Config):
+    testbed = config.getoption("--testbed")
+    if testbed:
+        from dmvpn.dut.testbed import TestbedDut
+
+        return TestbedDut.from_file(testbed)
+    kind = config.getoption("--dut")
+    if kind == "inprocess":
+        from dmvpn.dut import InProcessDut
+
+        faults = {f for f in config.getoption("--dut-faults").split(",") if f}
+        return InProcessDut(faults)
+    if kind == "lab":
+        from dmvpn.dut.lab import LabDut
+
+        return LabDut.boot()
+    raise pytest.UsageError(f"--dut must be lab or inprocess, not {kind!r}")
+
+
+def find_profile(config: pytest.Config, implementation: str) -> ExpectationsProfile | None:
+    path = config.getoption("--profile")
+    if path:
+        return load_profile(path)
+    candidate = EXPECTATIONS / f"{implementation}.yaml"
+    return load_profile(candidate) if candidate.exists() else None
+
+
+@pytest.fixture(scope="session")
+def dmvpn_session(request: pytest.FixtureRequest):
+    session = _Session(request.config)
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def ctx(dmvpn_session):
+    """Placeholder: the plugin calls each case with its own CaseContext."""
+    return None
+
+
+def _case_info(item: pytest.Item) -> CaseInfo | None:
+    marker = item.get_closest_marker("dmvpn_case")
+    return marker.args[0] if marker else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function):
+    info = _case_info(pyfuncitem)
+    if info is None:
+        return None
+    session: _Session = pyfuncitem.funcargs["dmvpn_session"]
+    result = run_case(pyfuncitem.obj, info, session.dut, session.link, session.pcaps, session.profile)
+    session.results.append(result)
+    mode = pyfuncitem.config.getoption("--mode")
+    header = f"{info.case_id} [{info.clause}, {info.level}]: {result.verdict.value}: {result.detail}"
+    if result.dut_log:
+        header += f"\n--- DUT log (tail) ---\n{result.dut_log[-4000:]}"
+    if result.verdict is Verdict.NOT_APPLICABLE:
+        pytest.skip(f"{info.case_id}: not applicable: {result.detail}")
+    if result.verdict is Verdict.ERROR:
+        pytest.fail(header, pytrace=False)
+    if mode == "certify":
+        if result.verdict in (Verdict.DEVIATES, Verdict.KNOWN_DEVIATION):
+            pytest.fail(header, pytrace=False)
+        return True
+    if not result.as_recorded:
+        pytest.fail(header, pytrace=False)
+    if result.verdict is Verdict.KNOWN_DEVIATION:
+        pytest.xfail(header)
+    return True
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    summary = getattr(config, "_dmvpn_summary", None)
+    if summary is None:
+        return
+    run_dir, counts = summary
+    text = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+    terminalreporter.write_sep("-", "dmvpn conformance")
+    terminalreporter.write_line(f"verdicts: {text or 'none'}")
+    terminalreporter.write_line(f"report: {run_dir / 'report.html'}")

@@ -1,0 +1,67 @@
+"""Every conformance case is shown able to fail: against deliberately wrong in-process hubs it
+reports a deviation, against the well-behaved one it reports conformance."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+
+import suites.conformance
+from dmvpn.conformance import Verdict, all_cases
+from dmvpn.conformance.runner import run_case
+from dmvpn.dut import InProcessDut
+
+# Import every clause-group module so that all cases are registered.
+MODULES = [
+    importlib.import_module(f"suites.conformance.{m.name}")
+    for m in pkgutil.iter_modules(suites.conformance.__path__)
+    if not m.name.startswith(("_", "conftest", "test_"))
+]
+FUNCTIONS = {fn.case_info.case_id: fn for mod in MODULES for fn in vars(mod).values() if hasattr(fn, "case_info")}
+
+#: For each case, the faults of the in-process hub that must make it report a deviation.
+BREAKERS: dict[str, list[str]] = {
+    "REG-01": ["silent", "wrong-reqid", "bad-checksum", "wrong-type", "no-responder-address", "drop-extensions"],
+    "REG-02": ["silent", "wrong-reqid"],
+    "REG-03": ["wrong-reqid"],
+    "REG-04": ["silent", "bad-checksum"],
+    "REG-07": ["accept-unique-conflict"],
+    "REG-08": ["unique-always"],
+    "REG-09": ["ignore-uniqueness-prefix"],
+    "REG-11": ["first-cie-only"],
+    "REG-12": ["accept-empty-registration"],
+    "REG-18": ["echo-unknown-compulsory"],
+    "REG-19": ["drop-extensions"],
+    "REG-20": ["drop-extensions"],
+    "REG-25": ["error-on-error"],
+}
+
+HUB_CASES = sorted(cid for cid, info in all_cases().items() if cid in FUNCTIONS and info.role in ("hub", "any"))
+
+
+def _run(case_id: str, faults: set[str]):
+    dut = InProcessDut(faults)
+    info = all_cases()[case_id]
+    result = run_case(FUNCTIONS[case_id], info, dut, dut.open_link(), None, None)
+    return result
+
+
+def test_every_hub_case_has_a_breaker() -> None:
+    missing = [cid for cid in HUB_CASES if not BREAKERS.get(cid)]
+    assert not missing, f"cases never shown able to fail: {missing}"
+
+
+@pytest.mark.parametrize("case_id", HUB_CASES)
+def test_conforms_against_the_well_behaved_hub(case_id: str) -> None:
+    result = _run(case_id, set())
+    assert result.verdict is Verdict.CONFORMS, result.detail
+
+
+@pytest.mark.parametrize(
+    "case_id,fault", [(cid, fault) for cid in HUB_CASES for fault in BREAKERS.get(cid, [])]
+)
+def test_deviates_against_a_wrong_hub(case_id: str, fault: str) -> None:
+    result = _run(case_id, {fault})
+    assert result.verdict is Verdict.DEVIATES, f"{case_id} with {fault}: {result.verdict.value}: {result.detail}"
