@@ -52,7 +52,7 @@ class _Session:
         self.link = self.dut.open_link()
         reports = config.getoption("--reports")
         self.run_dir = new_run_dir(Path(reports) if reports else None, label="conformance")
-        self.pcaps = self.run_dir / "pcaps"
+        self.pcaps = self.run_dir / "evidence"
         self.pcaps.mkdir()
         self.profile = find_profile(config, self.dut.info.implementation)
         self.results: list[CaseResult] = config._dmvpn_results  # type: ignore[attr-defined]

@@ -59,6 +59,13 @@ def describe(packet: GrePacket | None) -> str:
     return f"{name} codes {[c.code for c in view.cies]}"
 
 
+def describe_unparsable(reply) -> str:
+    """A malformed answer in fixed words: its NHRP type when readable, and that it is malformed."""
+    kind = reply.nhrp_type
+    name = TYPE_NAMES.get(kind, f"type {kind}") if kind is not None else "a non-NHRP packet"
+    return f"malformed {name}"
+
+
 @dataclass
 class CaseContext:
     """One case's run against one DUT."""
@@ -102,7 +109,12 @@ class CaseContext:
     # -- exchanges -----------------------------------------------------------------------------
 
     def from_dut(self, parsed: GrePacket | None, raw: bytes) -> bool:
-        return parsed is not None and parsed.outer_src == self.dut.info.nbma
+        """Sent by the DUT (judged from the raw outer header: malformed answers count too)."""
+        return len(raw) >= 20 and raw[12:16] == self._dut_nbma
+
+    @property
+    def _dut_nbma(self) -> bytes:
+        return bytes(int(x) for x in self.dut.info.nbma.split("."))
 
     def exchange(
         self,
@@ -140,10 +152,12 @@ class CaseContext:
         to: str | None = None,
     ) -> NhrpView | None:
         """Exactly the reply the RFC asks for: its type, request ID, CIE codes, destination."""
-        want = TYPE_NAMES[op_type] + (f" codes {codes}" if codes is not None else "")
+        want = TYPE_NAMES[op_type] + (f" codes {[int(c) for c in codes]}" if codes is not None else "")
         answers = exchange.nhrp()
         if not answers:
-            self.observe(f"{TYPE_NAMES[op_type]}", False, "no reply", want)
+            broken = exchange.unparsable()
+            observed = describe_unparsable(broken[0]) if broken else "no reply"
+            self.observe(f"{TYPE_NAMES[op_type]}", False, observed, want)
             return None
         first = answers[0]
         view = first.nhrp
@@ -168,7 +182,8 @@ class CaseContext:
         answers = exchange.nhrp()
         want = f"Error Indication code {code}"
         if not answers:
-            self.observe("Error Indication", False, "no reply", want)
+            broken = exchange.unparsable()
+            self.observe("Error Indication", False, describe_unparsable(broken[0]) if broken else "no reply", want)
             return None
         first = answers[0]
         view = first.nhrp
@@ -182,8 +197,22 @@ class CaseContext:
         answers = exchange.nhrp()
         want = "silent discard" + (f" or Error Indication code {sorted(allowed)}" if allowed else "")
         bad = [p for p in answers if not (p.nhrp.op_type == C.PacketType.ERROR_INDICATION and p.nhrp.code in allowed)]
-        observed = describe(bad[0]) if bad else ("silent discard" if not answers else describe(answers[0]))
-        return self.expect("discard", not bad, observed, want)
+        broken = exchange.unparsable()
+        if bad:
+            observed = describe(bad[0])
+        elif broken:
+            observed = describe_unparsable(broken[0])
+        else:
+            observed = "silent discard" if not answers else describe(answers[0])
+        return self.expect("discard", not bad and not broken, observed, want)
+
+    def cache(self) -> list[dict] | None:
+        """The DUT's NHRP cache, or None (with a note) when it cannot be read right now."""
+        try:
+            return self.dut.cache()
+        except Exception as exc:  # a crashed daemon, no management access, ...
+            self.note(f"DUT state unavailable: {type(exc).__name__}: {str(exc)[:200]}")
+            return None
 
     def note(self, text: str) -> None:
         self.notes.append(text)

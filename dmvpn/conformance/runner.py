@@ -50,10 +50,18 @@ def expect_alive(ctx: CaseContext) -> None:
     """After malformed input: the DUT still answers a valid registration (and looks healthy)."""
     nbma, proto = ctx.identity()
     reqid = ctx.dut.reqid_base()
-    exchange = ctx.ask(ctx.registration(nbma, proto, reqid).packet, window=max(ctx.window, 3.0))
+    exchange = ctx.ask(ctx.registration(nbma, proto, reqid).packet, window=ctx.window * 1.5)
     answered = any(p.nhrp.op_type == C.PacketType.REGISTRATION_REPLY and p.nhrp.reqid == reqid for p in exchange.nhrp())
-    healthy, why = ctx.dut.health()
-    observed = "alive" if answered and healthy else ("no answer to a valid registration" if not answered else f"unhealthy: {why}")
+    try:
+        healthy, why = ctx.dut.health()
+    except Exception as exc:
+        healthy, why = False, f"health check failed: {type(exc).__name__}"
+    if answered and healthy:
+        observed = "alive"
+    elif not healthy:
+        observed = f"DUT down: {why}"
+    else:
+        observed = "no answer to a valid registration"
     ctx.observe("alive after malformed input", answered and healthy, observed, "alive")
 
 
@@ -89,6 +97,28 @@ def run_case(
     else:
         verdict, detail, as_recorded = decide(info, ctx.observations, profile, dut.info.capabilities, dut.info.role)
     result = CaseResult(info, verdict, detail, as_recorded, pcap, ctx.observations, ctx.notes, time.monotonic() - start)
-    if verdict in (Verdict.DEVIATES, Verdict.ERROR) and any(o.observed.startswith("unhealthy") or o.observed == "no answer to a valid registration" for o in ctx.observations):
-        result.dut_log = dut.log()[-20000:]
+    if verdict in (Verdict.DEVIATES, Verdict.ERROR):
+        _recover(dut, result)
+    if result.dut_log and evidence_dir is not None:
+        log_path = evidence_dir / f"{info.case_id}.dut.log"
+        log_path.write_text(result.dut_log)
+        result.notes.append(f"DUT log: {log_path.name}")
     return result
+
+
+def _recover(dut, result: CaseResult) -> None:
+    """If the case left the DUT dead, keep its log as evidence and bring it back for the next case."""
+    try:
+        healthy, why = dut.health()
+    except Exception as exc:
+        healthy, why = False, f"{type(exc).__name__}: {exc}"
+    if healthy:
+        return
+    result.dut_log = dut.log()[-20000:]
+    result.notes.append(f"DUT unhealthy after the case: {why}")
+    try:
+        done = dut.recover()
+    except Exception as exc:
+        done = f"recovery failed: {exc}"
+    if done:
+        result.notes.append(done)

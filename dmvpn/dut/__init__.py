@@ -89,6 +89,13 @@ class Dut:
     def log(self) -> str:
         return ""
 
+    def recover(self) -> str:
+        """Bring a DUT that stopped answering back (e.g. restart a crashed daemon).
+
+        Returns what was done ("" when nothing was needed); raises when it cannot.
+        """
+        return ""
+
     def close(self) -> None:
         pass
 
@@ -108,8 +115,8 @@ class InProcessDut(Dut):
             nat_nbma=address_pool("203.0.113.0/24"),
             capabilities=frozenset({"purge", "redirect", "nat", "error-indication"}),
             allowed_prefixes=("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"),
-            reply_window=0.3,  # in-process answers are immediate
-            quiet_window=0.2,
+            reply_window=0.05,  # in-process answers are queued before send() returns
+            quiet_window=0.05,
         )
         super().__init__(info)
         self.nhs = FakeNHS(info.nbma, info.proto, tunnel=Tunnel(info.gre_key, info.holding_time), faults=faults)

@@ -52,6 +52,14 @@ class Peer:
     #: NBMA addresses the loop delivers to this peer (outer destination of received packets)
     addresses: tuple[str, ...] = ()
 
+    def receive(self, raw: bytes, now: float) -> list[bytes]:
+        """A packet as it arrived; unparsable ones are dropped, as a kernel or parser would."""
+        try:
+            packet = parse_ipv4_gre(raw)
+        except ParseError:
+            return []
+        return self.handle(packet, now)
+
     def handle(self, packet: GrePacket, now: float) -> list[bytes]:
         return []
 
@@ -81,7 +89,6 @@ class PeerLoop:
         self.by_address: dict[str, Peer] = {}
         self.peers: list[Peer] = []
         self.unclaimed: list[Received] = []  # packets no peer is listening for
-        self.received: list[Received] = []
         self._timers: list[tuple[float, int, Peer]] = []
         self._seq = itertools.count()
         for peer in peers:
@@ -125,17 +132,15 @@ class PeerLoop:
         if raw is None:
             return
         now = self.clock()
-        try:
-            packet = parse_ipv4_gre(raw)
-            item = Received(now, raw, packet)
-        except ParseError as exc:
-            item = Received(now, raw, None, str(exc))
-        self.received.append(item)
-        peer = self.by_address.get(item.packet.outer_dst) if item.packet else None
+        destination = ".".join(str(b) for b in raw[16:20]) if len(raw) >= 20 else ""
+        peer = self.by_address.get(destination)
         if peer is None:
-            self.unclaimed.append(item)
+            try:
+                self.unclaimed.append(Received(now, raw, parse_ipv4_gre(raw)))
+            except ParseError as exc:
+                self.unclaimed.append(Received(now, raw, None, str(exc)))
             return
-        self.send(peer.handle(item.packet, now))
+        self.send(peer.receive(raw, now))
         self._arm(peer)
 
     def run_until(self, done: Callable[[], bool], timeout: float) -> bool:

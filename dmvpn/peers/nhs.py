@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from dmvpn.wire import constants as C
 from dmvpn.wire import templates as T
-from dmvpn.wire.fastparse import Cie, GrePacket, NhrpView
+from dmvpn.wire.fastparse import Cie, GrePacket, NhrpView, ParseError, parse_ipv4_gre
 
 from .base import Peer, Tunnel
 
@@ -40,6 +40,10 @@ FAULTS = frozenset(
         "unique-always",  # every registration is treated as unique (re-registration from a new NBMA refused)
         "first-cie-only",  # only the first CIE of a request is processed and answered
         "accept-empty-registration",  # a request without CIEs is answered with a success CIE
+        "no-header-checks",  # version, address family and length fields are not checked
+        "ignore-checksum",  # a bad NHRP checksum is not noticed
+        "answer-anything",  # even unparsable or invalid packets get a success reply (salvaged request ID)
+        "crash-on-malformed",  # the first malformed packet stops the NHS for good (a crash)
     }
 )
 
@@ -94,6 +98,7 @@ class FakeNHS(Peer):
         self.cache: dict[str, Binding] = {}
         self.stats = NhsStats()
         self.redirected_pairs: set[tuple[str, str]] = set()
+        self.crashed = False
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -132,6 +137,54 @@ class FakeNHS(Peer):
 
     # -- dispatch ------------------------------------------------------------------------------
 
+    def receive(self, raw: bytes, now: float) -> list[bytes]:
+        if self.crashed:
+            return []
+        try:
+            packet = parse_ipv4_gre(raw)
+        except ParseError:
+            return self._malformed(raw)
+        view = packet.nhrp
+        if view is not None and (
+            view.op_type not in C.PacketType._value2member_map_
+            or not self.header_ok(view)
+            or not (view.checksum_ok or "ignore-checksum" in self.faults)
+        ):
+            return self._malformed(raw)  # RFC 2332 §5.2.7 allows a silent discard
+        return self.handle(packet, now)
+
+    def _malformed(self, raw: bytes) -> list[bytes]:
+        if "crash-on-malformed" in self.faults:
+            self.crashed = True
+        if "answer-anything" in self.faults and len(raw) >= 20 + _gre_len(raw) + 28:
+            return [self._salvaged_reply(raw)]
+        return []
+
+    def _salvaged_reply(self, raw: bytes) -> bytes:
+        """What a parser that trusts nothing it reads would answer: success, whatever came in."""
+        nhrp = 20 + _gre_len(raw)
+        reqid = struct.unpack_from("!I", raw, nhrp + 24)[0]
+        src = ".".join(str(b) for b in raw[12:16])
+        return T.registration_reply(
+            outer_src=self.nbma, outer_dst=src, src_proto=self.proto, dst_proto=self.proto, gre_key=self.tunnel.gre_key, reqid=reqid
+        ).packet
+
+    def header_ok(self, view: NhrpView) -> bool:
+        """RFC 2332 §5.1's fixed-header rules a receiver can check."""
+        if "no-header-checks" in self.faults:
+            return True
+        nbma_len = {C.AddressFamily.IPV4: 4, C.AddressFamily.IPV6: 16}.get(view.afn)
+        proto_len = {C.ProtocolType.IPV4: 4, C.ProtocolType.IPV6: 16}.get(view.pro_type)
+        return (
+            view.version == C.NHRP_VERSION
+            and nbma_len is not None
+            and view.shtl == nbma_len  # no reserved/E.164 bits, the family's length
+            and view.sstl == 0
+            and proto_len is not None
+            and view.src_proto_len == proto_len
+            and view.dst_proto_len == proto_len
+        )
+
     def handle(self, packet: GrePacket, now: float) -> list[bytes]:
         if "silent" in self.faults:
             return []
@@ -140,8 +193,8 @@ class FakeNHS(Peer):
         if packet.gre_proto in (C.GRE_PROTO_IPV4, C.GRE_PROTO_IPV6):
             return self._data(packet, now)
         view = packet.nhrp
-        if view is None or not view.checksum_ok or view.op_type not in C.PacketType._value2member_map_:
-            return []  # RFC 2332 §5.2.7 allows a silent discard of a bad checksum
+        if view is None:
+            return []
         if view.op_type == C.PacketType.ERROR_INDICATION:
             if "error-on-error" in self.faults:
                 return [self.error_indication(packet, view, C.ErrorCode.PROTOCOL_ERROR)]

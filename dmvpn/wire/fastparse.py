@@ -66,6 +66,11 @@ class NhrpView:
     pro_type: int
     pktsz: int
     checksum_ok: bool
+    version: int
+    shtl: int
+    sstl: int
+    src_proto_len: int
+    dst_proto_len: int
     src_nbma: str | bytes
     src_proto: str | bytes
     dst_proto: str | bytes
@@ -145,6 +150,11 @@ def parse_nhrp(data: bytes) -> NhrpView:
         pro_type=pro_type,
         pktsz=pktsz,
         checksum_ok=inet_checksum(packet) == 0,
+        version=version,
+        shtl=shtl,
+        sstl=sstl,
+        src_proto_len=src_len,
+        dst_proto_len=dst_len,
         src_nbma=_addr(packet[a : a + nbma_len]),
         src_proto=_addr(packet[b:c]),
         dst_proto=_addr(packet[c:d]),
