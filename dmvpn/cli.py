@@ -10,6 +10,8 @@ import sys
 COMMAND_MODULES = (
     "dmvpn.run",
     "dmvpn.wire.cli",
+    "dmvpn.lab.cli",
+    "dmvpn.engines.cli",
 )
 
 

@@ -1,0 +1,171 @@
+"""Topology -> what each guest runs: its set-up (``guest.json``), zebra.conf and nhrpd.conf.
+
+Pure functions: no I/O, so the rendered configuration can be checked without booting anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from .topology import ESP_AEAD, NFLOG_GROUP, TESTER_EXTRA_NETS, TESTER_NBMA, Node, Topology
+
+FRR_DIR = "/usr/lib/frr"
+VTYSH = "/usr/bin/vtysh"
+NHRPD_VTY = "/run/frr/nhrpd.vty"
+
+
+def nhrpd_conf(topo: Topology, node: Node, log_path: str) -> str:
+    lines = [f"hostname {node.name}", f"log file {log_path} debugging", "log timestamp precision 3"]
+    lines += [f"debug nhrp {d}" for d in topo.nhrp_debug]
+    if node.redirect:
+        lines.append(f"nhrp nflog-group {NFLOG_GROUP}")
+    lines += ["!", "interface gre1",
+              f" ip nhrp network-id {topo.network_id}",
+              f" ip nhrp holdtime {node.holdtime}"]
+    if node.redirect:
+        lines.append(" ip nhrp redirect")
+    for tunnel, nbma in node.nhs:
+        lines.append(f" ip nhrp nhs {tunnel} nbma {nbma}")
+    if node.role == "hub":
+        # Several hubs know each other statically.
+        for other in topo.nodes():
+            if other.role == "hub" and other.name != node.name:
+                lines.append(f" ip nhrp map {other.tunnel} {other.nbma}")
+    if node.role == "spoke" and not node.unique:
+        lines.append(" ip nhrp registration no-unique")
+    if node.shortcut:
+        lines.append(" ip nhrp shortcut")
+    lines += [" tunnel source eth0", "!"]
+    lines += list(node.frr_lines)
+    return "\n".join(lines) + "\n"
+
+
+def zebra_conf(node: Node, log_path: str) -> str:
+    lines = [f"hostname {node.name}", f"log file {log_path}", "!"] + list(node.zebra_lines)
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class EspSa:
+    """One manual SA (one direction) between two guests."""
+
+    src: str
+    dst: str
+    spi: int
+    reqid: int
+    key_hex: str  #: 20 bytes: AES-128 key + 4-byte salt, for rfc4106(gcm(aes)) with a 128-bit ICV
+
+    def state_cmd(self) -> str:
+        return (f"xfrm state add src {self.src} dst {self.dst} proto esp spi 0x{self.spi:08x} "
+                f"reqid {self.reqid} mode transport aead {ESP_AEAD} 0x{self.key_hex} 128 "
+                f"sel src {self.src}/32 dst {self.dst}/32 proto gre")
+
+    def policy_cmd(self) -> str:
+        return (f"xfrm policy add src {self.src}/32 dst {self.dst}/32 proto gre dir out "
+                f"tmpl src {self.src} dst {self.dst} proto esp reqid {self.reqid} mode transport")
+
+
+def esp_sas(topo: Topology) -> list[EspSa]:
+    """The deterministic SAs of an ``esp=True`` topology: one per ordered pair of guests."""
+    sas = []
+    nodes = topo.nodes()
+    for a in nodes:
+        for b in nodes:
+            if a is b:
+                continue
+            sa_id = int(a.nbma.rsplit(".", 1)[1]) * 256 + int(b.nbma.rsplit(".", 1)[1])
+            key = hashlib.sha256(f"dmvpn-lab esp {a.nbma} {b.nbma}".encode()).hexdigest()[:40]
+            sas.append(EspSa(a.nbma, b.nbma, spi=0x10000 + sa_id, reqid=sa_id, key_hex=key))
+    return sas
+
+
+def guest_config(topo: Topology, node: Node, node_dir: str) -> dict:
+    """The JSON the guest's init (``guest_init.py``) executes."""
+    nodes = topo.nodes()
+    hubs = [n for n in nodes if n.role == "hub"]
+    spokes = [n for n in nodes if n.role == "spoke"]
+    modules = ["ip_gre"]
+    key = f" key {topo.gre_key}" if topo.gre_key is not None else ""
+    batch = [
+        "link set lo up",
+        "link set vec0 name eth0",
+        f"addr add {node.nbma}/24 dev eth0",
+        "link set eth0 up",
+        f"tunnel add gre1 mode gre{key} ttl 64 dev eth0",
+        f"addr add {node.tunnel}/32 dev gre1",
+        "link set gre1 up",
+    ]
+    for net in TESTER_EXTRA_NETS:
+        batch.append(f"route add {net} via {TESTER_NBMA} dev eth0")
+    # No IPv6: the link-local addresses the kernel adds to gre1/eth0 a moment after boot make
+    # FRR 8.4 nhrpd re-check its peers, which drops a registration that arrived just before
+    # (cache entry "timeout" 10 s later, no re-registration until holdtime/3).
+    sysctl = {"net/ipv6/conf/all/disable_ipv6": 1, "net/ipv6/conf/default/disable_ipv6": 1,
+              "net/ipv4/ip_forward": 1}
+    commands = []
+    if node.role == "hub":
+        sysctl["net/ipv4/conf/all/send_redirects"] = 0
+        sysctl["net/ipv4/conf/default/send_redirects"] = 0
+        for s in spokes:
+            if s.lan:
+                batch.append(f"route add {s.lan} via {s.tunnel} dev gre1 onlink")
+        for other in hubs:
+            if other.name != node.name:  # reached through nhrpd's static map of that hub
+                batch.append(f"route add {other.tunnel}/32 dev gre1")
+    else:
+        if node.lan:
+            modules.append("dummy")
+            batch += ["link add lan0 type dummy", f"addr add {node.lan_address}/24 dev lan0",
+                      "link set lan0 up"]
+        if node.nhs:
+            first_nhs = node.nhs[0][0]
+            batch.append(f"route add 10.255.0.0/24 via {first_nhs} dev gre1 onlink")
+            for s in spokes:
+                if s.lan and s.name != node.name:
+                    batch.append(f"route add {s.lan} via {first_nhs} dev gre1 onlink")
+    if node.redirect:
+        modules += ["iptable_filter", "xt_hashlimit", "xt_NFLOG", "nfnetlink_log"]
+        commands.append([
+            "/usr/sbin/iptables-legacy", "-A", "FORWARD", "-i", "gre1", "-o", "gre1",
+            "-m", "hashlimit", "--hashlimit-upto", "4/minute", "--hashlimit-burst", "1",
+            "--hashlimit-mode", "srcip,dstip", "--hashlimit-srcmask", "24", "--hashlimit-dstmask", "24",
+            "--hashlimit-name", "loglimit-0", "-j", "NFLOG", "--nflog-group", str(NFLOG_GROUP),
+            "--nflog-size", "128",
+        ])
+    if topo.esp:
+        modules += ["esp4", "xfrm_user"]
+        for sa in esp_sas(topo):
+            if node.nbma in (sa.src, sa.dst):
+                batch.append(sa.state_cmd())
+            if node.nbma == sa.src:
+                batch.append(sa.policy_cmd())
+    # FRR 8.4 drops the static `ip nhrp map` entries of the startup config when nhrpd learns
+    # gre1 from zebra a moment later ("Deleting peer ... local:(unspec)"): apply them again once
+    # nhrpd answers.
+    conf = nhrpd_conf(topo, node, f"{node_dir}/nhrpd.log")
+    maps = [ln.strip() for ln in conf.splitlines() if ln.strip().startswith("ip nhrp map ")]
+    post_ready = [[VTYSH, "-c", "configure terminal", "-c", "interface gre1"]
+                  + [a for m in maps for a in ("-c", m)]] if maps else []
+    zebra_path = f"{node_dir}/zebra.conf"
+    nhrpd_path = f"{node_dir}/nhrpd.conf"
+    return {
+        "name": node.name,
+        "spool": f"{node_dir}/spool",
+        "modules": modules,
+        "sysctl": sysctl,
+        "ip_batch": batch,
+        "commands": commands,
+        "etc_frr": {"vtysh.conf": "! written by dmvpn.lab\n"},
+        "files": {zebra_path: zebra_conf(node, f"{node_dir}/zebra.log"),
+                  nhrpd_path: conf},
+        "daemons": [
+            [f"{FRR_DIR}/zebra", "-d", "-A", "127.0.0.1", "-f", zebra_path],
+            [f"{FRR_DIR}/nhrpd", "-d", "-A", "127.0.0.1", "-f", nhrpd_path],
+        ],
+        "ready_socket": NHRPD_VTY,
+        "ready_check": [VTYSH, "-d", "nhrpd", "-c", "show ip nhrp cache"],
+        "ready_expect": f" {node.tunnel} ",  # the "local" cache entry of its own tunnel address
+        "post_ready": post_ready,
+        "poll_interval": 0.05,
+    }
