@@ -1,0 +1,18 @@
+"""Load engines: run the TRex stateless profiles in profiles/ locally or through the real TRex client.
+
+Modules (import what you need; this package imports nothing heavy by itself):
+  stl_shim     a scapy-free stand-in for `trex_stl_lib.api` (the subset our profiles use, same JSON)
+  loader       `load_profile(path, **tunables)`: runs a profile file in this process with the shim
+  fieldengine  TRex field-engine semantics (flow vars inc/dec/random/value_list, writes, IPv4 fix)
+  local        `LocalEngine`: profile -> packets -> AF_PACKET sendmmsg from N worker processes
+  sendmmsg     ctypes sendmmsg(2) over precomputed frame rings, AF_PACKET socket helpers
+  trex         `TrexEngine`: the real TRex client (PyPI lbr-trex-client) in a subprocess
+  trex_child   what runs in that subprocess (`python -m dmvpn.engines.trex_child`)
+  esp_gcm      a minimal ESP AES-GCM-128 transport-mode encryptor for profiles (replaceable)
+  profile_kit  address plan, tunables and lock-step streams shared by the profiles (scapy-free)
+  veth         a veth pair between two throw-away namespaces (benchmarks and tests)
+  bench, cli   `dmvpn bench build|engine`; `cli.register(subparsers)` adds the `bench` command
+
+Everything a TRex profile imports (profile_kit, esp_gcm, dmvpn.wire.templates) is scapy-free: the
+TRex client vendors scapy 2.4.3 and the project's scapy 2.8 must never be loaded next to it.
+"""
