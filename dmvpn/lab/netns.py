@@ -9,7 +9,6 @@ while the rest of the process stays in the host namespace. No ``ip netns exec`` 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import socket
 import subprocess
@@ -17,15 +16,14 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
+from dmvpn.transport.namespace import NETNS_DIR
+from dmvpn.transport.namespace import in_netns as _in_netns
+from dmvpn.transport.namespace import socket_in_netns as _socket_in_netns
+
 from .errors import LabError
 from .mounts import umount
 
-CLONE_NEWNET = 0x40000000
-NETNS_DIR = "/run/netns"
 BRIDGE = "br0"
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 
 T = TypeVar("T")
 
@@ -93,37 +91,23 @@ def add_address(ns: str, address: str, dev: str = BRIDGE) -> None:
         raise LabError(f"ip -n {ns} addr add {address} dev {dev} failed: {proc.stderr.strip()}")
 
 
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
-
-
 @contextlib.contextmanager
 def in_netns(ns: str) -> Iterator[None]:
-    """Run the body with the current thread in network namespace ``ns``; always switch back."""
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    """Run the body with the current thread in the lab namespace ``ns``; always switch back."""
     try:
-        target = os.open(os.path.join(NETNS_DIR, ns), os.O_RDONLY)
-    except FileNotFoundError:
-        os.close(own)
-        raise LabError(f"network namespace {ns} does not exist (is the lab up?)") from None
-    try:
-        _setns(target)
-        try:
+        with _in_netns(ns):
             yield
-        finally:
-            _setns(own)
-    finally:
-        os.close(target)
-        os.close(own)
+    except FileNotFoundError:
+        raise LabError(f"network namespace {ns} does not exist (is the lab up?)") from None
 
 
 def socket_in_netns(ns: str, family: int = socket.AF_INET, type: int = socket.SOCK_RAW,
                     proto: int = 0) -> socket.socket:
     """A socket created inside ``ns``: it stays there while the caller carries on outside."""
-    with in_netns(ns):
-        return socket.socket(family, type, proto)
+    try:
+        return _socket_in_netns(ns, family, type, proto)
+    except FileNotFoundError:
+        raise LabError(f"network namespace {ns} does not exist (is the lab up?)") from None
 
 
 def run_in_netns(ns: str, fn: Callable[..., T], *args, **kwargs) -> T:
