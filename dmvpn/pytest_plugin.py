@@ -39,6 +39,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dmvpn_case(info): a conformance case (set by @case)")
     config._dmvpn_results = []  # type: ignore[attr-defined]
+    testbed = config.getoption("--testbed", None)
+    if testbed:
+        # Refuse a bad testbed file before anything runs, let alone sends.
+        from dmvpn.dut.testbed import TestbedDut, TestbedError
+
+        try:
+            TestbedDut.from_file(testbed)
+        except TestbedError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 class _Session:
