@@ -57,47 +57,50 @@ class _Session:
         from dmvpn.results import new_run_dir
 
         self.config = config
-        self.dut = make_dut(config)
-        self.link = self.dut.open_link()
+        self.duts = make_duts(config)
         reports = config.getoption("--reports")
         self.run_dir = new_run_dir(Path(reports) if reports else None, label="conformance")
-        self.pcaps = self.run_dir / "evidence"
-        self.pcaps.mkdir()
-        self.profile = find_profile(config, self.dut.info.implementation)
+        self.evidence = self.run_dir / "evidence"
+        self.evidence.mkdir()
+        self._profiles: dict[str, ExpectationsProfile | None] = {}
         self.results: list[CaseResult] = config._dmvpn_results  # type: ignore[attr-defined]
+
+    def profile(self, implementation: str) -> ExpectationsProfile | None:
+        if implementation not in self._profiles:
+            self._profiles[implementation] = find_profile(self.config, implementation)
+        return self._profiles[implementation]
 
     def close(self) -> None:
         from dmvpn.results import write_conformance
 
         try:
-            frame = write_conformance((r.row() for r in self.results), self.run_dir, self.dut.info.name, self.dut.info.implementation)
+            primary = self.duts.primary.info
+            frame = write_conformance((r.row() for r in self.results), self.run_dir, primary.name, primary.implementation)
             counts = frame["verdict"].value_counts().to_dict() if len(frame) else {}
             self.config._dmvpn_summary = (self.run_dir, counts)  # type: ignore[attr-defined]
         finally:
-            try:
-                close = getattr(self.link, "close", None)
-                if close:
-                    close()
-            finally:
-                self.dut.close()
+            self.duts.close()
 
 
-def make_dut(config: pytest.Config):
+def make_duts(config: pytest.Config):
+    from dmvpn.dut import DutSet
+
     testbed = config.getoption("--testbed")
     if testbed:
         from dmvpn.dut.testbed import TestbedDut
 
-        return TestbedDut.from_file(testbed)
+        dut = TestbedDut.from_file(testbed)
+        return DutSet({dut.info.role: dut})
     kind = config.getoption("--dut")
     if kind == "inprocess":
         from dmvpn.dut import InProcessDut
 
         faults = {f for f in config.getoption("--dut-faults").split(",") if f}
-        return InProcessDut(faults)
+        return DutSet({"hub": InProcessDut(faults)})
     if kind == "lab":
-        from dmvpn.dut.lab import LabDut
+        from dmvpn.dut.lab import boot_lab_duts
 
-        return LabDut.boot()
+        return boot_lab_duts()
     raise pytest.UsageError(f"--dut must be lab or inprocess, not {kind!r}")
 
 
@@ -133,7 +136,11 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
     if info is None:
         return None
     session: _Session = pyfuncitem.funcargs["dmvpn_session"]
-    result = run_case(pyfuncitem.obj, info, session.dut, session.link, session.pcaps, session.profile)
+    dut = session.duts.for_role(info.role)
+    if dut is None:
+        result = CaseResult(info, Verdict.NOT_APPLICABLE, f"no DUT plays the {info.role} role in this run", True, None)
+    else:
+        result = run_case(pyfuncitem.obj, info, dut, session.duts.link(dut), session.evidence, session.profile(dut.info.implementation))
     session.results.append(result)
     mode = pyfuncitem.config.getoption("--mode")
     header = f"{info.case_id} [{info.clause}, {info.level}]: {result.verdict.value}: {result.detail}"

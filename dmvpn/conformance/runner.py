@@ -28,9 +28,13 @@ class CaseResult:
     notes: list[str] = field(default_factory=list)
     duration: float = 0.0
     dut_log: str = ""
+    dut_name: str = ""
+    implementation: str = ""
 
     def row(self) -> dict:
         return {
+            "dut": self.dut_name,
+            "implementation": self.implementation,
             "case_id": self.info.case_id,
             "group": self.info.group,
             "clause": self.info.clause,
@@ -78,7 +82,7 @@ def run_case(
     ctx = CaseContext(info, dut, link, pcap, window=dut.info.reply_window, quiet=dut.info.quiet_window)
     reason = not_applicable_reason(info, dut.info.capabilities, dut.info.role)
     if reason is not None:
-        return CaseResult(info, Verdict.NOT_APPLICABLE, reason, True, None)
+        return CaseResult(info, Verdict.NOT_APPLICABLE, reason, True, None, dut_name=dut.info.name, implementation=dut.info.implementation)
     recorder = PcapRecorder(pcap) if pcap is not None else None
     dut.set_evidence(link, recorder)
     error = ""
@@ -97,6 +101,7 @@ def run_case(
     else:
         verdict, detail, as_recorded = decide(info, ctx.observations, profile, dut.info.capabilities, dut.info.role)
     result = CaseResult(info, verdict, detail, as_recorded, pcap, ctx.observations, ctx.notes, time.monotonic() - start)
+    result.dut_name, result.implementation = dut.info.name, dut.info.implementation
     if verdict in (Verdict.DEVIATES, Verdict.ERROR):
         _recover(dut, result)
     if result.dut_log and evidence_dir is not None:

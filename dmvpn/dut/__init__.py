@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +98,46 @@ class Dut:
 
     def close(self) -> None:
         pass
+
+
+class DutSet:
+    """The DUTs of one run, by role ("hub", "spoke"); closing it closes what they share (a lab)."""
+
+    def __init__(self, duts: dict[str, Dut], close: Callable[[], None] | None = None) -> None:
+        if not duts:
+            raise ValueError("a run needs at least one DUT")
+        self.duts = duts
+        self._close = close
+        self._links: dict[str, Link] = {}
+
+    def for_role(self, role: str) -> Dut | None:
+        """The DUT playing `role`; for "any", the hub if there is one."""
+        if role == "any":
+            return self.duts.get("hub") or next(iter(self.duts.values()))
+        return self.duts.get(role)
+
+    def link(self, dut: Dut) -> Link:
+        """One link per DUT for the whole run."""
+        key = dut.info.role
+        if key not in self._links:
+            self._links[key] = dut.open_link()
+        return self._links[key]
+
+    @property
+    def primary(self) -> Dut:
+        return self.for_role("any")
+
+    def close(self) -> None:
+        try:
+            for link in self._links.values():
+                close = getattr(link, "close", None)
+                if close:
+                    close()
+            for dut in self.duts.values():
+                dut.close()
+        finally:
+            if self._close is not None:
+                self._close()
 
 
 class InProcessDut(Dut):

@@ -9,7 +9,7 @@ from dmvpn.lab import Lab, NodeOptions, Topology
 from dmvpn.lab.topology import TESTER_EXTRA_NETS, TESTER_POOL
 from dmvpn.transport import GreSocket, Interlock
 
-from . import Dut, DutInfo, address_pool
+from . import Dut, DutInfo, DutSet, address_pool
 
 LAB_PREFIXES = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
 
@@ -64,15 +64,6 @@ class LabDut(Dut):
         )
         super().__init__(info)
 
-    @classmethod
-    def boot(cls, topology: Topology | None = None, progress=print) -> "LabDut":
-        lab = Lab(topology or conformance_topology(), progress=progress)
-        lab.up()
-        try:
-            return cls(lab)
-        except BaseException:
-            lab.down()
-            raise
 
     def open_link(self) -> GreSocket:
         return GreSocket(Interlock(self.info.allowed_prefixes), netns=self.lab.ns)
@@ -117,3 +108,14 @@ class LabDut(Dut):
     def close(self) -> None:
         if self.owns_lab:
             self.lab.down()
+
+
+def boot_lab_duts(topology: Topology | None = None, progress=print) -> DutSet:
+    """Boot the conformance lab and offer its DUTs: the hub (role hub)."""
+    lab = Lab(topology or conformance_topology(), progress=progress)
+    lab.up()
+    try:
+        return DutSet({"hub": LabDut(lab, owns_lab=False)}, close=lab.down)
+    except BaseException:
+        lab.down()
+        raise

@@ -20,8 +20,11 @@ def write_conformance(rows: Iterable[dict], run_dir: Path, dut_name: str, implem
     frame = pd.DataFrame(list(rows))
     if frame.empty:
         frame = pd.DataFrame(columns=COLUMNS + EXTRA)
-    frame["dut"] = dut_name
-    frame["implementation"] = implementation
+    # Rows name the DUT that ran them; rows without one (not applicable for want of a DUT) get the run's.
+    for column, default in (("dut", dut_name), ("implementation", implementation)):
+        if column not in frame:
+            frame[column] = default
+        frame[column] = frame[column].replace("", default).fillna(default)
     for column in COLUMNS + EXTRA:
         if column not in frame:
             frame[column] = ""
