@@ -214,6 +214,26 @@ class CaseContext:
             self.note(f"DUT state unavailable: {type(exc).__name__}: {str(exc)[:200]}")
             return None
 
+    def expect_binding(self, proto: str, nbma: str | None = None, present: bool = True) -> dict | None:
+        """The DUT's cache holds `proto` (bound to `nbma` when given), or not (present=False).
+
+        Observed words are fixed ("cached", "cached with another NBMA", "not cached") so that
+        profiles can record them. When the state cannot be read, nothing is observed (a note says so).
+        """
+        cache = self.cache()
+        if cache is None:
+            return None
+        entry = next((e for e in cache if e.get("proto") == proto), None)
+        if entry is None:
+            observed = "not cached"
+        elif nbma is not None and entry.get("nbma") != nbma:
+            observed = "cached with another NBMA"
+        else:
+            observed = "cached"
+        expected = "cached" if present else "not cached"
+        self.observe("binding" if present else "no binding", observed == expected, observed, expected)
+        return entry
+
     def note(self, text: str) -> None:
         self.notes.append(text)
 
