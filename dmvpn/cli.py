@@ -12,6 +12,7 @@ COMMAND_MODULES = (
     "dmvpn.wire.cli",
     "dmvpn.lab.cli",
     "dmvpn.engines.cli",
+    "dmvpn.conformance.cli",
 )
 
 

@@ -34,6 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--mode", choices=("regression", "certify"), default="regression")
     group.addoption("--profile", default=None, help="expectations profile (default: by the DUT's implementation)")
     group.addoption("--reports", default=None, help="where runs land (default: reports/)")
+    group.addoption("--run-dir", default=None, help="write this run's results into this exact directory")
+    group.addoption("--progress", action="store_true", help="print one line per case with its verdict")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -58,10 +60,14 @@ class _Session:
 
         self.config = config
         self.duts = make_duts(config)
-        reports = config.getoption("--reports")
-        self.run_dir = new_run_dir(Path(reports) if reports else None, label="conformance")
+        reports, run_dir = config.getoption("--reports"), config.getoption("--run-dir")
+        if run_dir:
+            self.run_dir = Path(run_dir)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            self.run_dir = new_run_dir(Path(reports) if reports else None, label="conformance")
         self.evidence = self.run_dir / "evidence"
-        self.evidence.mkdir()
+        self.evidence.mkdir(exist_ok=True)
         self._profiles: dict[str, ExpectationsProfile | None] = {}
         self.results: list[CaseResult] = config._dmvpn_results  # type: ignore[attr-defined]
 
@@ -125,6 +131,28 @@ def ctx(dmvpn_session):
     return None
 
 
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    config._dmvpn_total = sum(1 for item in items if _case_info(item) is not None)  # type: ignore[attr-defined]
+    if config.getoption("--progress"):
+        print(f"   {config._dmvpn_total} cases", flush=True)  # type: ignore[attr-defined]
+
+
+def _say(config: pytest.Config, line: str) -> None:
+    """Print past pytest's output capture (progress must show while the case runs)."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is None:
+        print(line, flush=True)
+        return
+    with capture.global_and_fixture_disabled():
+        print(line, flush=True)
+
+
+def pytest_collectreport(report) -> None:
+    if report.failed:
+        text = report.longreprtext.strip().splitlines()
+        print(f"   cannot collect {report.nodeid}: {text[-1] if text else 'error'}", flush=True)
+
+
 def _case_info(item: pytest.Item) -> CaseInfo | None:
     marker = item.get_closest_marker("dmvpn_case")
     return marker.args[0] if marker else None
@@ -142,7 +170,12 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
     else:
         result = run_case(pyfuncitem.obj, info, dut, session.duts.link(dut), session.evidence, session.profile(dut.info.implementation))
     session.results.append(result)
-    mode = pyfuncitem.config.getoption("--mode")
+    config = pyfuncitem.config
+    if config.getoption("--progress"):
+        total = getattr(config, "_dmvpn_total", 0)
+        mark = "" if result.as_recorded else "   <- not as recorded"
+        _say(config, f"   [{len(session.results):3d}/{total}] {info.case_id:<8} {result.verdict.value:<16} {info.clause}{mark}")
+    mode = config.getoption("--mode")
     header = f"{info.case_id} [{info.clause}, {info.level}]: {result.verdict.value}: {result.detail}"
     if result.dut_log:
         header += f"\n--- DUT log (tail) ---\n{result.dut_log[-4000:]}"

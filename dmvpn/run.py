@@ -1,74 +1,108 @@
-"""`dmvpn run`: the main job.
+"""`dmvpn run`: the main job. Certify the DUT (the embedded FRR lab by default, or a testbed).
 
-Today it certifies the project's own wire layer end to end: craft every message type, decode it
-back, and hold both against Wireshark's dissector (tshark). The conformance and performance suites
-against the embedded lab join here as they land.
+Parts, in order: the wire self-check (every message type crafted, decoded and held against
+tshark), the conformance suites (pytest, with a line per case as it completes) and the performance
+benchmarks. Everything lands in one reports/<run id>/ with report.html.
+
+Exit status: 0 when every case ran and the DUT behaved as its expectations profile records
+(regression semantics: a certification lists its deviations in the report either way), 1 when a
+case deviated unexpectedly (or a recorded deviation is gone), 2 when the run could not be done.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-from scapy.utils import wrpcap
+from dmvpn.results import new_run_dir
 
-from dmvpn.wire.catalog import broken_examples, valid_examples
-from dmvpn.wire.cli import decoded_record, gre_header_len, ip_payload
-from dmvpn.wire.decode import decode_nhrp
-from dmvpn.wire.nhrp import NHRP
-from dmvpn.wire.tshark import TsharkMissing, tshark_nhrp_fields
-from dmvpn.wire.wireshark import wireshark_fields
-
-REPORTS = Path(__file__).resolve().parent.parent / "reports"
+SUITES = Path(__file__).resolve().parent.parent / "suites"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    run = subparsers.add_parser("run", help="the main job: craft, decode and validate against tshark")
-    run.add_argument("--reports", type=Path, default=REPORTS, help="where runs land (default: reports/)")
+    run = subparsers.add_parser("run", help="the main job: certify the DUT (embedded lab by default)")
+    run.add_argument("--suite", choices=("all", "wire", "conformance", "performance"), default="all")
+    run.add_argument("--testbed", type=Path, default=None, help="YAML testbed file for an external DUT")
+    run.add_argument("--mode", choices=("regression", "certify"), default="regression",
+                     help="regression: fail on behaviour the expectations profile does not record; certify: fail on every deviation")
+    run.add_argument("--reports", type=Path, default=None, help="where runs land (default: reports/)")
+    run.add_argument("--scale", action="store_true", help="performance: the long scale runs too")
     run.set_defaults(func=cmd_run)
 
 
-def new_run_dir(reports: Path) -> Path:
-    """reports/<run id>/, with reports/latest pointing at it."""
-    run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
-    run_dir = reports / run_id
-    run_dir.mkdir(parents=True)
-    latest = reports / "latest"
-    if latest.is_symlink() or latest.exists():
-        latest.unlink()
-    latest.symlink_to(run_id)
-    return run_dir
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.testbed is not None:
+        from dmvpn.dut.testbed import TestbedDut, TestbedError
+
+        try:
+            TestbedDut.from_file(args.testbed)
+        except TestbedError as exc:
+            print(f"dmvpn run: {exc}", file=sys.stderr)
+            return 2
+    run_dir = new_run_dir(args.reports)
+    print(f"dmvpn run: results in {run_dir}")
+    statuses = []
+    if args.suite in ("all", "wire"):
+        statuses.append(_part("wire self-check", lambda: wire_selfcheck(run_dir)))
+    if args.suite in ("all", "conformance"):
+        statuses.append(_part("conformance", lambda: run_conformance(run_dir, args.testbed, args.mode)))
+    if args.suite in ("all", "performance"):
+        statuses.append(_part("performance", lambda: run_performance_part(run_dir, args.testbed, quick=not args.scale)))
+    from dmvpn.results.report import render_report
+
+    report = render_report(run_dir)
+    print(f"dmvpn run: report {report}")
+    return max(statuses) if statuses else 0
 
 
-def _nhrp_bytes(packet) -> bytes:
+def _part(name: str, fn) -> int:
+    start = time.monotonic()
+    print(f"== {name}")
+    try:
+        status = fn()
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # one part failing to run does not hide the others' results
+        print(f"   {name} could not run: {type(exc).__name__}: {exc}", file=sys.stderr)
+        status = 2
+    print(f"== {name}: {'ok' if status == 0 else 'FAILED' if status == 1 else 'could not run'} ({time.monotonic() - start:.0f} s)")
+    return status
+
+
+# -- wire -------------------------------------------------------------------------------------
+
+
+def wire_selfcheck(run_dir: Path) -> int:
+    """Craft every message type, decode it back and hold both against tshark."""
     from scapy.layers.inet import IP
     from scapy.layers.l2 import GRE
+    from scapy.utils import wrpcap
 
-    gre = IP(bytes(packet)).getlayer(GRE)
-    return ip_payload(gre.underlayer)[gre_header_len(gre) :]
+    from dmvpn.wire.catalog import broken_examples, valid_examples
+    from dmvpn.wire.cli import decoded_record, gre_header_len, ip_payload
+    from dmvpn.wire.decode import decode_nhrp
+    from dmvpn.wire.nhrp import NHRP
+    from dmvpn.wire.tshark import tshark_nhrp_fields
+    from dmvpn.wire.wireshark import wireshark_fields
 
+    def nhrp_bytes(packet) -> bytes:
+        gre = IP(bytes(packet)).getlayer(GRE)
+        return ip_payload(gre.underlayer)[gre_header_len(gre):]
 
-def cmd_run(args: argparse.Namespace) -> int:
-    run_dir = new_run_dir(args.reports)
+    wire_dir = run_dir / "wire"
+    wire_dir.mkdir()
     valid, broken = valid_examples(), broken_examples()
     examples = valid + broken
-    pcap = run_dir / "crafted.pcap"
+    pcap = wire_dir / "crafted.pcap"
     wrpcap(str(pcap), [e.packet for e in examples])
-    print(f"[1/3] crafted {len(valid)} valid and {len(broken)} broken packets -> {pcap}")
-    try:
-        reference = tshark_nhrp_fields(pcap)
-    except TsharkMissing as exc:
-        print(f"dmvpn run: {exc}", file=sys.stderr)
-        return 2
-    print("[2/3] decoded them and asked tshark")
+    reference = tshark_nhrp_fields(pcap)
     failures: list[str] = []
-    with open(run_dir / "decoded.jsonl", "w") as out:
+    with open(wire_dir / "decoded.jsonl", "w") as out:
         for number, (example, frame) in enumerate(zip(examples, reference), 1):
-            data = _nhrp_bytes(example.packet)
+            data = nhrp_bytes(example.packet)
             decoded = decode_nhrp(data)
             out.write(json.dumps({"name": example.name, **decoded_record(number, decoded, data)}) + "\n")
             tshark_broken = "_ws.malformed" in frame or bool(frame.get("_ws.expert.message"))
@@ -83,9 +117,39 @@ def cmd_run(args: argparse.Namespace) -> int:
             elif mine != expected:
                 diff = sorted(k for k in set(mine) | set(expected) if mine.get(k) != expected.get(k))
                 failures.append(f"{example.name}: differs from tshark in {', '.join(diff)}")
-    verdict = "PASS" if not failures else "FAIL"
-    summary = [f"wire layer vs tshark: {len(examples) - len(failures)}/{len(examples)} agree -> {verdict}", *failures]
-    (run_dir / "summary.txt").write_text("\n".join(summary) + "\n")
-    print("[3/3] " + "\n      ".join(summary))
-    print(f"results in {run_dir}")
+    summary = [f"wire layer vs tshark: {len(examples) - len(failures)}/{len(examples)} packets agree", *failures]
+    (wire_dir / "summary.txt").write_text("\n".join(summary) + "\n")
+    print("   " + "\n   ".join(summary))
     return 0 if not failures else 1
+
+
+# -- conformance ------------------------------------------------------------------------------
+
+
+def run_conformance(run_dir: Path, testbed: Path | None, mode: str) -> int:
+    import pytest
+
+    argv = [str(SUITES / "conformance"), "-o", "addopts=", "--run-dir", str(run_dir), "--mode", mode, "--progress",
+            "-p", "no:cacheprovider", "-p", "no:terminal"]
+    if testbed is not None:
+        argv += ["--testbed", str(testbed)]
+    code = pytest.main(argv)
+    if code in (0, 1):
+        return int(code)
+    return 2
+
+
+# -- performance ------------------------------------------------------------------------------
+
+
+def run_performance_part(run_dir: Path, testbed: Path | None, quick: bool) -> int:
+    try:
+        from dmvpn.results.performance import run_performance
+    except ImportError:
+        print("   the performance part is not available yet", file=sys.stderr)
+        return 2
+    if testbed is not None:
+        print("   performance runs need the embedded lab (testbed DUTs: use dmvpn bench with a TRex server)")
+        return 0
+    run_performance(run_dir, quick=quick)
+    return 0

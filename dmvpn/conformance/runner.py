@@ -47,6 +47,8 @@ class CaseResult:
             "pcap": str(self.pcap) if self.pcap else "",
             "notes": " | ".join(self.notes),
             "duration_s": round(self.duration, 3),
+            # the failing observations' own words: what an expectations profile records
+            "observed": "; ".join(o.observed for o in self.observations if not o.conforms),
         }
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 COLUMNS = ["case_id", "group", "clause", "level", "role", "verdict", "detail", "pcap"]
-EXTRA = ["requirement", "as_recorded", "notes", "duration_s", "dut", "implementation"]
+EXTRA = ["requirement", "as_recorded", "observed", "notes", "duration_s", "dut", "implementation"]
 VERDICT_ORDER = ["deviates", "error", "known-deviation", "conforms", "not-applicable"]
 
 
@@ -32,7 +32,9 @@ def write_conformance(rows: Iterable[dict], run_dir: Path, dut_name: str, implem
     frame.to_csv(run_dir / "conformance.csv", index=False)
     frame.to_parquet(run_dir / "conformance.parquet", index=False)
     _junit(frame, run_dir / "junit.xml")
-    render_html(run_dir, [frame])
+    from .report import render_report
+
+    render_report(run_dir)
     return frame
 
 
@@ -60,7 +62,7 @@ def _junit(frame: pd.DataFrame, path: Path) -> None:
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
 
 
-_CSS = """
+CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top;font-size:90%}
 th{background:#f3f3f3}.conforms{background:#e7f6e7}.deviates,.error{background:#fbe3e3}
@@ -68,12 +70,11 @@ th{background:#f3f3f3}.conforms{background:#e7f6e7}.deviates,.error{background:#
 """
 
 
-def render_html(run_dir: Path, frames: list[pd.DataFrame]) -> Path:
-    """report.html: summary by clause group, the deviation list with evidence links, and, when several
-    runs or DUTs are given, a matrix of cases by implementation."""
+def conformance_section(run_dir: Path, frames: list[pd.DataFrame]) -> str:
+    """HTML: summary by clause group, the deviation list with evidence links, and, when several runs
+    or DUTs are given, a matrix of cases by implementation."""
     combined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS + EXTRA)
-    parts = [f"<!doctype html><meta charset=utf-8><title>dmvpn conformance</title><style>{_CSS}</style>"]
-    parts.append("<h1>DMVPN conformance report</h1>")
+    parts = ["<h1>Conformance</h1>"]
     for (dut, implementation), frame in combined.groupby(["dut", "implementation"], sort=False):
         counts = frame["verdict"].value_counts()
         summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICT_ORDER if counts.get(v, 0))
@@ -108,9 +109,7 @@ def render_html(run_dir: Path, frames: list[pd.DataFrame]) -> Path:
         for case_id, row in matrix.iterrows():
             parts.append(f"<tr><td>{case_id}</td>" + "".join(f"<td class='{v}'>{v}</td>" for v in row) + "</tr>")
         parts.append("</table>")
-    path = run_dir / "report.html"
-    path.write_text("\n".join(parts))
-    return path
+    return "\n".join(parts)
 
 
 def _evidence_link(run_dir: Path, pcap: str) -> str:
