@@ -7,7 +7,7 @@ Each packet is outer IPv4 (protocol 50; with nat_t UDP 4500->4500 then ESP) from
 the hub (path `hub`) or to spoke B (path `direct`), ESP SPI `spi` with sequence numbers
 first_seq, first_seq+1, ..., first_seq+count-1, next header 47 (GRE), GRE with the key carrying
 either an inner IPv4/UDP data packet from A's LAN to B's LAN (payload `data`) or spoke A's NHRP
-Registration Request (payload `registration`). Encryption: dmvpn.engines.esp_gcm (RFC 4106
+Registration Request (payload `registration`). Encryption: dmvpn.wire.esp (RFC 4106
 AES-GCM-128, nonce = salt || 8-byte IV (the sequence number), AAD = SPI || sequence number).
 
 Anti-replay: ciphertext and ICV change with every sequence number, so neither TRex's field engine
@@ -39,7 +39,7 @@ except ImportError:  # loaded by a TRex console from a checkout
 
 from trex_stl_lib.api import *  # noqa: E402,F401,F403
 
-from dmvpn.engines.esp_gcm import EspGcmTransportSa  # noqa: E402
+from dmvpn.wire.esp import EspSA  # noqa: E402
 from dmvpn.engines.profile_kit import (  # noqa: E402
     AddressPlan,
     Tunable,
@@ -103,7 +103,8 @@ def esp_plain_packet(t, direction=0):
 
 
 def esp_sa(t):
-    return EspGcmTransportSa(t.spi, bytes.fromhex(t.key), bytes.fromhex(t.salt), seq=t.first_seq, nat_t=t.nat_t)
+    nat_t = (4500, 4500) if t.nat_t else None
+    return EspSA(t.spi, "aes-gcm-128", bytes.fromhex(t.key) + bytes.fromhex(t.salt), seq=t.first_seq, nat_t=nat_t)
 
 
 def esp_frames(t, direction=0):

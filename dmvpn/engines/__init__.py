@@ -8,11 +8,10 @@ Modules (import what you need; this package imports nothing heavy by itself):
   sendmmsg     ctypes sendmmsg(2) over precomputed frame rings, AF_PACKET socket helpers
   trex         `TrexEngine`: the real TRex client (PyPI lbr-trex-client) in a subprocess
   trex_child   what runs in that subprocess (`python -m dmvpn.engines.trex_child`)
-  esp_gcm      a minimal ESP AES-GCM-128 transport-mode encryptor for profiles (replaceable)
   profile_kit  address plan, tunables and lock-step streams shared by the profiles (scapy-free)
   veth         a veth pair between two throw-away namespaces (benchmarks and tests)
   bench, cli   `dmvpn bench build|engine`; `cli.register(subparsers)` adds the `bench` command
 
-Everything a TRex profile imports (profile_kit, esp_gcm, dmvpn.wire.templates) is scapy-free: the
+Everything a TRex profile imports (profile_kit, dmvpn.wire.templates, dmvpn.wire.esp) is scapy-free: the
 TRex client vendors scapy 2.4.3 and the project's scapy 2.8 must never be loaded next to it.
 """

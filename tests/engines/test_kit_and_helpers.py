@@ -1,4 +1,4 @@
-"""profile_kit (tunables, address plan, lock-step lists), the ESP helper, the loader, the bench CLI shape."""
+"""profile_kit (tunables, address plan, lock-step lists), the loader, the bench CLI shape."""
 
 from __future__ import annotations
 
@@ -7,15 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from scapy.layers.inet import IP
-from scapy.layers.ipsec import ESP, SecurityAssociation
-from scapy.layers.l2 import GRE
-from scapy.packet import Raw
 
 from dmvpn.engines import profile_kit as K
 from dmvpn.engines import stl_shim as S
-from dmvpn.engines.esp_gcm import EspError, EspGcmTransportSa
 from dmvpn.engines.fieldengine import Program
 from dmvpn.engines.loader import load_module, load_profile, stl_shim_installed
 
@@ -81,55 +75,6 @@ def test_lockstep_limits_are_trexs() -> None:
         _, fields = K.lockstep_fields(frames)
         K.lockstep_vm(fields, S.STLVmFlowVar, S.STLVmWrFlowVar)
     assert [len(c) for c in K.lockstep_chunks([b"x"] * 10, limit=4)] == [4, 4, 2]
-
-
-# --------------------------------------------------------------------------------------------------
-# ESP helper
-
-KEY, SALT = bytes(range(16)), bytes.fromhex("a0a1a2a3")
-
-
-def plain_gre(size: int = 60) -> bytes:
-    return bytes(IP(src="192.0.2.128", dst="192.0.2.1", id=1) / GRE(key_present=1, key=42, proto=0x0800) / Raw(bytes(i % 256 for i in range(size))))
-
-
-@pytest.mark.parametrize("size", [0, 1, 2, 3, 57, 1000])
-def test_esp_round_trip_and_padding(size: int) -> None:
-    sa = EspGcmTransportSa(0x1234, KEY, SALT, seq=7)
-    plain = plain_gre(size)
-    esp = sa.protect(plain)
-    assert sa.seq == 8
-    assert (len(esp) - 20 - 8 - 8 - 16) % 4 == 0  # payload + pad + 2 aligned to 4 bytes
-    out = EspGcmTransportSa(0x1234, KEY, SALT).unprotect(esp)
-    assert (out.spi, out.seq, out.next_header, out.packet) == (0x1234, 7, 47, plain)
-
-
-def test_esp_matches_scapy_and_raw_aesgcm() -> None:
-    sa = EspGcmTransportSa(0x1234, KEY, SALT)
-    esp = sa.protect(plain_gre(), seq=99)
-    oracle = SecurityAssociation(ESP, spi=0x1234, crypt_algo="AES-GCM", crypt_key=KEY + SALT, crypt_icv_size=16)
-    assert bytes(oracle.decrypt(IP(esp))) == plain_gre()
-    pt = AESGCM(KEY).decrypt(SALT + esp[28:36], esp[36:], esp[20:28])
-    assert pt.endswith(b"\x2f") and esp[24:28] == (99).to_bytes(4, "big")
-
-
-def test_esp_rejects_tampering_and_bad_parameters() -> None:
-    sa = EspGcmTransportSa(0x1234, KEY, SALT)
-    esp = bytearray(sa.protect(plain_gre()))
-    esp[-1] ^= 1
-    with pytest.raises(EspError, match="ICV"):
-        sa.unprotect(bytes(esp))
-    with pytest.raises(EspError, match="reserved"):
-        EspGcmTransportSa(255, KEY, SALT)
-    with pytest.raises(EspError, match="16-byte key"):
-        EspGcmTransportSa(0x1234, KEY[:8], SALT)
-
-
-def test_esp_sequence_exhaustion() -> None:
-    sa = EspGcmTransportSa(0x1234, KEY, SALT, seq=0xFFFFFFFF)
-    sa.protect(plain_gre())
-    with pytest.raises(EspError, match="exhausted"):
-        sa.protect(plain_gre())
 
 
 # --------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from scapy.layers.ipsec import ESP, SecurityAssociation
 from scapy.layers.l2 import GRE
 from scapy.packet import Raw
 
-from dmvpn.engines.esp_gcm import EspGcmTransportSa
+from dmvpn.wire.esp import EspSA
 from dmvpn.engines.local import LocalEngine
 from dmvpn.wire import templates as T
 from dmvpn.wire.checksum import inet_checksum, nhrp_checksum_ok
@@ -233,7 +233,7 @@ def test_esp_frames_against_scapy_security_association() -> None:
 
 def test_esp_nat_t_registration_payload() -> None:
     frames = esp_frames({"count": 5, "nat_t": True, "payload": "registration", "first_seq": 1000})
-    sa = EspGcmTransportSa(0x1001, KEY, SALT, nat_t=True)
+    sa = EspSA(0x1001, "aes-gcm-128", KEY + SALT, nat_t=(4500, 4500))
     reg = T.registration_request(outer_src=nbma(0), outer_dst=HUB, src_proto=tunnel(0), dst_proto="10.255.0.1", gre_key=42, reqid=1000).packet
     for k, frame in enumerate(frames):
         ip = frame[14:]
