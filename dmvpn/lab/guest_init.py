@@ -32,6 +32,7 @@ MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
 T0 = time.monotonic()
+KEEP = []  # objects PID 1 holds for the guest's lifetime (e.g. the ESP-in-UDP socket)
 
 
 def log(msg):
@@ -104,6 +105,12 @@ def setup_node(cfg):
         run(["/usr/sbin/ip", "-batch", "-"], "\n".join(cfg["ip_batch"]) + "\n")
     for argv in cfg.get("commands", []):
         run(argv)
+    if cfg.get("esp_in_udp_port"):
+        # What an IKE daemon would do for NAT-T: a UDP socket the kernel decapsulates ESP on.
+        encap = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        encap.setsockopt(socket.IPPROTO_UDP, 100, 2)  # UDP_ENCAP, UDP_ENCAP_ESPINUDP
+        encap.bind(("0.0.0.0", cfg["esp_in_udp_port"]))
+        KEEP.append(encap)
 
 
 def start_frr(cfg):

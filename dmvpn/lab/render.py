@@ -48,17 +48,23 @@ def zebra_conf(node: Node, log_path: str) -> str:
 
 @dataclass(frozen=True)
 class EspSa:
-    """One manual SA (one direction) between two guests."""
+    """One manual SA (one direction) between two guests, or between a guest and the tester."""
 
     src: str
     dst: str
     spi: int
     reqid: int
     key_hex: str  #: 20 bytes: AES-128 key + 4-byte salt, for rfc4106(gcm(aes)) with a 128-bit ICV
+    nat_t: bool = False  #: ESP in UDP 4500 (RFC 3948)
+
+    @property
+    def key(self) -> bytes:
+        return bytes.fromhex(self.key_hex)
 
     def state_cmd(self) -> str:
+        encap = " encap espinudp 4500 4500 0.0.0.0" if self.nat_t else ""
         return (f"xfrm state add src {self.src} dst {self.dst} proto esp spi 0x{self.spi:08x} "
-                f"reqid {self.reqid} mode transport aead {ESP_AEAD} 0x{self.key_hex} 128 "
+                f"reqid {self.reqid} mode transport aead {ESP_AEAD} 0x{self.key_hex} 128{encap} "
                 f"sel src {self.src}/32 dst {self.dst}/32 proto gre")
 
     def policy_cmd(self) -> str:
@@ -66,18 +72,30 @@ class EspSa:
                 f"tmpl src {self.src} dst {self.dst} proto esp reqid {self.reqid} mode transport")
 
 
+def _sa(src: str, dst: str, nat_t: bool = False) -> EspSa:
+    """A deterministic SA for the ordered pair (src, dst): both ends can compute it."""
+    digest = hashlib.sha256(f"dmvpn-lab esp {src} {dst}".encode()).digest()
+    sa_id = int.from_bytes(digest[:3], "big") | 0x100000  # >= 256: SPIs 1-255 are reserved
+    return EspSa(src, dst, spi=sa_id, reqid=sa_id & 0xFFFF, key_hex=digest[3:23].hex(), nat_t=nat_t)
+
+
 def esp_sas(topo: Topology) -> list[EspSa]:
-    """The deterministic SAs of an ``esp=True`` topology: one per ordered pair of guests."""
+    """The deterministic SAs of a topology: every ordered guest pair when ``esp``, and each guest
+    with each ``esp_tester`` / ``esp_tester_nat_t`` address, both ways."""
     sas = []
     nodes = topo.nodes()
-    for a in nodes:
-        for b in nodes:
-            if a is b:
-                continue
-            sa_id = int(a.nbma.rsplit(".", 1)[1]) * 256 + int(b.nbma.rsplit(".", 1)[1])
-            key = hashlib.sha256(f"dmvpn-lab esp {a.nbma} {b.nbma}".encode()).hexdigest()[:40]
-            sas.append(EspSa(a.nbma, b.nbma, spi=0x10000 + sa_id, reqid=sa_id, key_hex=key))
+    if topo.esp:
+        sas += [_sa(a.nbma, b.nbma) for a in nodes for b in nodes if a is not b]
+    for tester, nat_t in [(t, False) for t in topo.esp_tester] + [(t, True) for t in topo.esp_tester_nat_t]:
+        for node in nodes:
+            sas += [_sa(node.nbma, tester, nat_t), _sa(tester, node.nbma, nat_t)]
     return sas
+
+
+def sas_with_tester(topo: Topology) -> list[EspSa]:
+    """The SAs the tester side must hold (its ends of the guest-tester SAs)."""
+    testers = set(topo.esp_tester) | set(topo.esp_tester_nat_t)
+    return [sa for sa in esp_sas(topo) if sa.src in testers or sa.dst in testers]
 
 
 def guest_config(topo: Topology, node: Node, node_dir: str) -> dict:
@@ -133,9 +151,10 @@ def guest_config(topo: Topology, node: Node, node_dir: str) -> dict:
             "--hashlimit-name", "loglimit-0", "-j", "NFLOG", "--nflog-group", str(NFLOG_GROUP),
             "--nflog-size", "128",
         ])
-    if topo.esp:
+    sas = esp_sas(topo)
+    if sas:
         modules += ["esp4", "xfrm_user"]
-        for sa in esp_sas(topo):
+        for sa in sas:
             if node.nbma in (sa.src, sa.dst):
                 batch.append(sa.state_cmd())
             if node.nbma == sa.src:
@@ -168,4 +187,6 @@ def guest_config(topo: Topology, node: Node, node_dir: str) -> dict:
         "ready_expect": f" {node.tunnel} ",  # the "local" cache entry of its own tunnel address
         "post_ready": post_ready,
         "poll_interval": 0.05,
+        # the kernel decapsulates ESP in UDP only on a socket marked UDP_ENCAP_ESPINUDP (RFC 3948)
+        "esp_in_udp_port": 4500 if any(sa.nat_t for sa in sas) else None,
     }

@@ -62,6 +62,10 @@ class Topology:
     unique: bool = False  #: spokes register unique (default ``ip nhrp registration no-unique``)
     spoke_lans: bool = True  #: a 10.(100+N).0.0/24 LAN on ``lan0`` behind spoke N, routed via the hub
     esp: bool = False  #: manual transport-mode ESP SAs (proto gre selectors) between every guest pair
+    #: tester NBMA addresses that get manual ESP SAs with every guest (transport mode, proto gre)
+    esp_tester: tuple[str, ...] = ()
+    #: the same, with NAT-T (ESP in UDP 4500, RFC 3948) instead of plain ESP
+    esp_tester_nat_t: tuple[str, ...] = ()
     nhrp_debug: tuple[str, ...] = ("common", "event")  #: ``debug nhrp <x>`` lines (logged to nhrpd.log)
     mem_mb: int = 256
     options: dict[str, NodeOptions] = field(default_factory=dict)  #: node name -> overrides
@@ -170,7 +174,8 @@ def topology_to_dict(topo: Topology) -> dict:
 
 def topology_from_dict(data: dict) -> Topology:
     data = dict(data)
-    data["nhrp_debug"] = tuple(data.get("nhrp_debug", ()))
+    for key in ("nhrp_debug", "esp_tester", "esp_tester_nat_t"):
+        data[key] = tuple(data.get(key, ()))
     data["options"] = {
         name: NodeOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in opts.items()})
         for name, opts in data.get("options", {}).items()
