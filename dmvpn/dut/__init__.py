@@ -83,11 +83,42 @@ class Dut:
         """The DUT's NHRP cache as dicts with at least 'proto' and 'nbma', or None if unknown."""
         return None
 
+    # -- a DUT spoke (DUT-NHC): optional hooks, announced by capabilities ---------------------
+
+    def shortcuts(self) -> list[dict] | None:
+        """A DUT spoke's shortcuts as dicts with 'prefix' ("10.200.1.0/24"), 'type' ("dynamic",
+        "incomplete", ...), 'via' (the next hop's tunnel address) and 'nbma' ("" when unknown), or None."""
+        return None
+
+    def trigger_registration(self) -> None:
+        """Capability "trigger-registration": make the DUT spoke send a fresh Registration Request
+        now; what its earlier registration state had pending is dropped (lab: re-add its nhs)."""
+        raise NotImplementedError("this DUT cannot be made to register")
+
+    def send_data(self, dst: str, count: int = 3) -> None:
+        """Capability "send-data": make the DUT spoke send `count` packets from its LAN address to
+        `dst` as its own routing sends them (lab: ping from the guest); returns once they are sent."""
+        raise NotImplementedError("this DUT cannot be made to send data")
+
     def health(self) -> tuple[bool, str]:
         return True, "no health check for this DUT"
 
     def log(self) -> str:
         return ""
+
+    # -- ESP (DUTs with the "esp" capability) --------------------------------------------------
+
+    def esp_tester(self, nat_t: bool = False) -> str:
+        """The tester address that holds SAs with the DUT (the NAT-T one with nat_t)."""
+        raise NotImplementedError("this DUT has no ESP SAs with the tester")
+
+    def esp_link(self):
+        """The run's one ESP link to the DUT (one per run: sequence numbers go on across cases)."""
+        raise NotImplementedError("this DUT has no ESP SAs with the tester")
+
+    def esp_counters(self) -> dict | None:
+        """The DUT's ESP counters (integrity failures, replays, ...), or None when unreadable."""
+        return None
 
     def recover(self) -> str:
         """Bring a DUT that stopped answering back (e.g. restart a crashed daemon).

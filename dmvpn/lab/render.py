@@ -64,7 +64,7 @@ class EspSa:
     def state_cmd(self) -> str:
         encap = " encap espinudp 4500 4500 0.0.0.0" if self.nat_t else ""
         return (f"xfrm state add src {self.src} dst {self.dst} proto esp spi 0x{self.spi:08x} "
-                f"reqid {self.reqid} mode transport aead {ESP_AEAD} 0x{self.key_hex} 128{encap} "
+                f"reqid {self.reqid} mode transport replay-window 64 aead {ESP_AEAD} 0x{self.key_hex} 128{encap} "
                 f"sel src {self.src}/32 dst {self.dst}/32 proto gre")
 
     def policy_cmd(self) -> str:

@@ -54,6 +54,13 @@ class EspLink:
         self.udp_port.bind(("0.0.0.0", NAT_T_PORT))
         self._pending: list[bytes] = []
 
+    def outbound_sa(self, local: str, remote: str | None = None) -> EspSA:
+        """The outbound SA from `local` (to `remote`, or to the only peer `local` has an SA with)."""
+        matches = [sa for (src, dst), sa in self.outbound.items() if src == local and remote in (None, dst)]
+        if len(matches) != 1:
+            raise EspError(f"{len(matches)} outbound SAs from {local}" + (f" to {remote}" if remote else ""))
+        return matches[0]
+
     def send(self, packet: bytes) -> None:
         src, dst = socket.inet_ntoa(packet[12:16]), socket.inet_ntoa(packet[16:20])
         sa = self.outbound.get((src, dst))

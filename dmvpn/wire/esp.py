@@ -148,8 +148,9 @@ class EspSA:
         tunnel: tuple[str, str] | None = None,
         nat_t: tuple[int, int] | None = None,
         replay_window: int = 64,
+        allow_reserved_spi: bool = False,  # for crafting packets a DUT must refuse
     ) -> None:
-        if not 256 <= spi <= 0xFFFFFFFF:
+        if not (0 <= spi <= 0xFFFFFFFF if allow_reserved_spi else 256 <= spi <= 0xFFFFFFFF):
             raise EspError(f"SPI {spi:#x}: 1-255 are reserved and 0 is never sent (RFC 4303 §2.1)")
         if algorithm not in ALGORITHMS:
             raise EspError(f"unknown algorithm {algorithm!r} (known: {', '.join(ALGORITHMS)})")
@@ -171,6 +172,7 @@ class EspSA:
         if mode == "tunnel" and tunnel is None:
             raise EspError("tunnel mode needs the outer (src, dst)")
         self.spi = spi
+        self.key_material = key  # as given (with the GCM salt): lets a test build a look-alike SA
         self.seq = seq  # the next sequence number to send (64-bit with ESN)
         self.esn = esn
         self.mode = mode
