@@ -576,15 +576,27 @@ def _ti_packet_class(pkt: Packet, data: bytes) -> type[Packet]:
     return Raw
 
 
-def _indication_fields(code_field: list) -> list:
+def _indication_fields(code_fields: list, cls_from: Any) -> list:
+    """Error and Traffic Indication: proto lengths, three 16-bit words, addresses, the packet."""
     return [
         FieldLenField("src_proto_len", None, length_of="src_proto", fmt="B"),
         FieldLenField("dst_proto_len", None, length_of="dst_proto", fmt="B"),
-        *code_field,
+        *code_fields,
         NHRPAddressField("src_nbma", "0.0.0.0", length_from=_src_nbma_len),
         NHRPAddressField("src_nbma_sub", b"", length_from=_src_nbma_sub_len),
         NHRPAddressField("src_proto", "0.0.0.0", length_from=lambda p: p.src_proto_len),
         NHRPAddressField("dst_proto", "0.0.0.0", length_from=lambda p: p.dst_proto_len),
+        _EmbeddedPacketField(
+            "packet",
+            length_from=lambda p: max(0, _mandatory_len(p) - p.fixed_len - p.address_len()),
+            cls_from=cls_from,
+        ),
+        PacketListField(
+            "extensions",
+            [],
+            next_cls_cb=_ext_or_raw,
+            length_from=lambda p: _extensions_len(p, p.fixed_len + p.address_len() + len(bytes(p.packet or b""))),
+        ),
     ]
 
 
@@ -598,20 +610,9 @@ class NHRPErrorIndication(_NHRPBody):
             ShortField("unused", 0),
             ShortEnumField("error_code", 0, {m.value: m.name for m in C.ErrorCode}),
             ShortField("error_offset", 0),
-        ]
-    ) + [
-        _EmbeddedPacketField(
-            "packet",
-            length_from=lambda p: max(0, _mandatory_len(p) - p.fixed_len - p.address_len()),
-            cls_from=lambda p, data: NHRP,
-        ),
-        PacketListField(
-            "extensions",
-            [],
-            next_cls_cb=_ext_or_raw,
-            length_from=lambda p: _extensions_len(p, p.fixed_len + p.address_len() + len(bytes(p.packet or b""))),
-        ),
-    ]
+        ],
+        cls_from=lambda p, data: NHRP,
+    )
 
 
 class NHRPTrafficIndication(_NHRPBody):
@@ -624,20 +625,9 @@ class NHRPTrafficIndication(_NHRPBody):
             ShortField("unused", 0),
             ShortEnumField("traffic_code", 0, {m.value: m.name for m in C.TrafficCode}),
             ShortField("unused2", 0),
-        ]
-    ) + [
-        _EmbeddedPacketField(
-            "packet",
-            length_from=lambda p: max(0, _mandatory_len(p) - p.fixed_len - p.address_len()),
-            cls_from=_ti_packet_class,
-        ),
-        PacketListField(
-            "extensions",
-            [],
-            next_cls_cb=_ext_or_raw,
-            length_from=lambda p: _extensions_len(p, p.fixed_len + p.address_len() + len(bytes(p.packet or b""))),
-        ),
-    ]
+        ],
+        cls_from=_ti_packet_class,
+    )
 
 
 class NHRPUnknownBody(_NHRPBody):
