@@ -113,6 +113,39 @@ def setup_node(cfg):
         KEEP.append(encap)
 
 
+def start_ike(cfg):
+    """Start charon (IKEv2, config in the node dir) when guest.json has an ``ike`` entry."""
+    ike = cfg.get("ike")
+    if not ike:
+        return None
+    env = dict(os.environ, **ike.get("env", {}))
+    with open(os.path.join(os.environ.get("DMVPN_NODE_DIR", "/tmp"), "charon.out"), "ab") as out:
+        proc = subprocess.Popen(ike["charon"], env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    KEEP.append(proc)
+    return proc
+
+
+def load_ike(cfg, proc, deadline=60.0):
+    """Wait for charon's vici socket, then ``swanctl --load-all`` (connections and the PSK)."""
+    ike = cfg["ike"]
+    env = dict(os.environ, **ike.get("env", {}))
+    start = time.monotonic()
+    while not os.path.exists(ike["vici"]):
+        if proc.poll() is not None:
+            raise RuntimeError("charon exited with %s before its vici socket appeared" % proc.returncode)
+        if time.monotonic() - start > deadline:
+            raise RuntimeError("charon's vici socket %s did not appear" % ike["vici"])
+        time.sleep(0.05)
+    for _ in range(50):  # the socket file appears a moment before charon accepts on it
+        proc_load = subprocess.run(ike["load"], capture_output=True, text=True, env=env)
+        if proc_load.returncode == 0:
+            log("IKE loaded")
+            return
+        time.sleep(0.1)
+    raise RuntimeError("swanctl --load-all failed: %s" % (proc_load.stderr or proc_load.stdout).strip()[-500:])
+
+
 def start_frr(cfg):
     import pwd
     frr = pwd.getpwnam("frr")
@@ -239,8 +272,11 @@ def main():
         setup_modules()
         setup_node(cfg)
         log("network configured")
+        charon = start_ike(cfg)
         start_frr(cfg)
         log("FRR started")
+        if charon is not None:
+            load_ike(cfg, charon)
         setup_ok = True
     except Exception as exc:
         log("FAILED: %s" % exc)

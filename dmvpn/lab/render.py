@@ -98,6 +98,38 @@ def sas_with_tester(topo: Topology) -> list[EspSa]:
     return [sa for sa in esp_sas(topo) if sa.src in testers or sa.dst in testers]
 
 
+IKE_VICI = "/run/charon.vici"  #: inside the guest (a tmpfs)
+
+
+def ike_connections(topo: Topology, node: Node) -> list:
+    """The node's IKEv2 peerings (:class:`dmvpn.ike.IkeConnection`): every other guest when
+    ``ike``, and each ``ike_tester`` address (which initiates)."""
+    from dmvpn.ike.config import IkeConnection
+
+    conns = []
+    if topo.ike:
+        for other in topo.nodes():
+            if other.name != node.name:
+                conns.append(IkeConnection(other.name, node.nbma, other.nbma, topo.ike_psk,
+                                           mode="transport", start_action="trap"))
+    for i, tester in enumerate(topo.ike_tester):
+        conns.append(IkeConnection(f"tester{i}", node.nbma, tester, topo.ike_psk,
+                                   mode=topo.ike_tester_mode, start_action="none"))
+    return conns
+
+
+def ike_guest_config(topo: Topology, node: Node, node_dir: str) -> tuple[dict, dict]:
+    """(the ``ike`` entry of guest.json, {path: text} of the files) for a node with peerings."""
+    from dmvpn.ike.config import CHARON, SWANCTL, strongswan_conf, swanctl_conf
+
+    conf, swanctl = f"{node_dir}/strongswan.conf", f"{node_dir}/swanctl.conf"
+    files = {conf: strongswan_conf(log_path=f"{node_dir}/charon.log", vici_socket=IKE_VICI),
+             swanctl: swanctl_conf(ike_connections(topo, node))}
+    entry = {"env": {"STRONGSWAN_CONF": conf}, "charon": [CHARON], "vici": IKE_VICI,
+             "load": [SWANCTL, "--load-all", "--noprompt", "--file", swanctl, "--uri", f"unix://{IKE_VICI}"]}
+    return entry, files
+
+
 def guest_config(topo: Topology, node: Node, node_dir: str) -> dict:
     """The JSON the guest's init (``guest_init.py``) executes."""
     nodes = topo.nodes()
@@ -168,7 +200,13 @@ def guest_config(topo: Topology, node: Node, node_dir: str) -> dict:
                   + [a for m in maps for a in ("-c", m)]] if maps else []
     zebra_path = f"{node_dir}/zebra.conf"
     nhrpd_path = f"{node_dir}/nhrpd.conf"
-    return {
+    files = {zebra_path: zebra_conf(node, f"{node_dir}/zebra.log"), nhrpd_path: conf}
+    extra = {}
+    if topo.ike or topo.ike_tester:
+        modules += [m for m in ("esp4", "xfrm_user") if m not in modules]
+        extra["ike"], ike_files = ike_guest_config(topo, node, node_dir)
+        files.update(ike_files)
+    return extra | {
         "name": node.name,
         "spool": f"{node_dir}/spool",
         "modules": modules,
@@ -176,8 +214,7 @@ def guest_config(topo: Topology, node: Node, node_dir: str) -> dict:
         "ip_batch": batch,
         "commands": commands,
         "etc_frr": {"vtysh.conf": "! written by dmvpn.lab\n"},
-        "files": {zebra_path: zebra_conf(node, f"{node_dir}/zebra.log"),
-                  nhrpd_path: conf},
+        "files": files,
         "daemons": [
             [f"{FRR_DIR}/zebra", "-d", "-A", "127.0.0.1", "-f", zebra_path],
             [f"{FRR_DIR}/nhrpd", "-d", "-A", "127.0.0.1", "-f", nhrpd_path],

@@ -66,6 +66,17 @@ class Topology:
     esp_tester: tuple[str, ...] = ()
     #: the same, with NAT-T (ESP in UDP 4500, RFC 3948) instead of plain ESP
     esp_tester_nat_t: tuple[str, ...] = ()
+    #: IKEv2 instead of manual SAs: charon in every guest (started by the guest's init), PSK,
+    #: transport-mode CHILD_SAs with proto gre selectors between every guest pair (trap policies:
+    #: negotiated on the first GRE packet). See :mod:`dmvpn.ike`.
+    ike: bool = False
+    #: tester NBMA addresses every guest's charon accepts an IKEv2 peering from (the tester
+    #: initiates; see dmvpn.ike.TesterCharon)
+    ike_tester: tuple[str, ...] = ()
+    #: CHILD_SA mode towards ``ike_tester``: "tunnel" (what the tester's kernel-libipsec charon
+    #: supports) or "transport"
+    ike_tester_mode: str = "tunnel"
+    ike_psk: str = "dmvpn-lab-ike-psk"
     nhrp_debug: tuple[str, ...] = ("common", "event")  #: ``debug nhrp <x>`` lines (logged to nhrpd.log)
     mem_mb: int = 256
     options: dict[str, NodeOptions] = field(default_factory=dict)  #: node name -> overrides
@@ -81,6 +92,12 @@ class Topology:
             raise ValueError(f"holdtime must be 1..65000 (FRR's range), not {self.holdtime}")
         if self.mem_mb < 64:
             raise ValueError("mem_mb below 64 will not boot FRR")
+        if self.ike and self.esp:
+            raise ValueError("ike and esp both make guest-guest SAs: choose one")
+        if set(self.ike_tester) & (set(self.esp_tester) | set(self.esp_tester_nat_t)):
+            raise ValueError("a tester address has either manual SAs (esp_tester) or IKE (ike_tester)")
+        if self.ike_tester_mode not in ("tunnel", "transport"):
+            raise ValueError(f"ike_tester_mode is tunnel or transport, not {self.ike_tester_mode!r}")
         names = {n.name for n in self.nodes()}
         unknown = set(self.options) - names
         if unknown:
@@ -174,7 +191,7 @@ def topology_to_dict(topo: Topology) -> dict:
 
 def topology_from_dict(data: dict) -> Topology:
     data = dict(data)
-    for key in ("nhrp_debug", "esp_tester", "esp_tester_nat_t"):
+    for key in ("nhrp_debug", "esp_tester", "esp_tester_nat_t", "ike_tester"):
         data[key] = tuple(data.get(key, ()))
     data["options"] = {
         name: NodeOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in opts.items()})
