@@ -106,7 +106,7 @@ def make_duts(config: pytest.Config):
     if kind == "lab":
         from dmvpn.dut.lab import boot_lab_duts
 
-        return boot_lab_duts()
+        return boot_lab_duts(progress=lambda message: _say(config, f"   lab: {message}"))
     raise pytest.UsageError(f"--dut must be lab or inprocess, not {kind!r}")
 
 
