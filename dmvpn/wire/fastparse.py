@@ -49,10 +49,11 @@ class Extension:
     compulsory: bool
     value: bytes
     cies: list[Cie] | None = None  # for the CIE-list extensions (3, 4, 5, 9)
+    unused: bool = False  # the u bit (RFC 2332 §5.3: "must be set to zero"), kept so raw is exact
 
     @property
     def raw(self) -> bytes:
-        word = self.type | (C.EXT_COMPULSORY if self.compulsory else 0)
+        word = self.type | (C.EXT_COMPULSORY if self.compulsory else 0) | (C.EXT_UNUSED if self.unused else 0)
         return struct.pack("!HH", word, len(self.value)) + self.value
 
 
@@ -101,7 +102,9 @@ class GrePacket:
     gre_proto: int
     payload: bytes
     nhrp: NhrpView | None
-
+    gre_flags: int = 0  # the GRE header's first 16 bits: C/R/K/S, reserved bits, version (RFC 2784 §2)
+    gre_checksum_ok: bool = True  # the GRE checksum verifies (always True when C = 0; RFC 2784 §2.5)
+    gre_seq: int | None = None  # the RFC 2890 sequence number when S = 1
 
 def _cies(data: bytes, start: int, end: int) -> list[Cie]:
     out = []
@@ -176,7 +179,7 @@ def parse_nhrp(data: bytes) -> NhrpView:
                 raise ParseError(f"extension at offset {offset} runs past the packet")
             ext_type = word & C.EXT_TYPE_MASK
             value = packet[offset + 4 : offset + 4 + length]
-            ext = Extension(ext_type, bool(word & C.EXT_COMPULSORY), value)
+            ext = Extension(ext_type, bool(word & C.EXT_COMPULSORY), value, unused=bool(word & C.EXT_UNUSED))
             if ext_type in C.CIE_LIST_EXTENSIONS and not (ext_type == C.ExtensionType.NAT_ADDRESS and length == 8):
                 ext.cies = _cies(packet, offset + 4, offset + 4 + length)
             view.extensions.append(ext)
@@ -199,7 +202,11 @@ def parse_ipv4_gre(data: bytes) -> GrePacket:
         raise ParseError("truncated GRE header")
     flags, proto = struct.unpack_from("!HH", data, ihl)
     offset = ihl + 4
+    checksum_ok = True
     if flags & C.GRE_FLAG_CHECKSUM:
+        if len(data) < offset + 4:
+            raise ParseError("truncated GRE checksum")
+        checksum_ok = inet_checksum(data[ihl:]) == 0  # over the GRE header and payload (RFC 2784 §2.5)
         offset += 4
     key = None
     if flags & C.GRE_FLAG_KEY:
@@ -207,7 +214,11 @@ def parse_ipv4_gre(data: bytes) -> GrePacket:
             raise ParseError("truncated GRE key")
         key = struct.unpack_from("!I", data, offset)[0]
         offset += 4
+    seq = None
     if flags & C.GRE_FLAG_SEQUENCE:
+        if len(data) < offset + 4:
+            raise ParseError("truncated GRE sequence number")
+        seq = struct.unpack_from("!I", data, offset)[0]
         offset += 4
     if offset > len(data):
         raise ParseError("truncated GRE header")
@@ -220,4 +231,7 @@ def parse_ipv4_gre(data: bytes) -> GrePacket:
         gre_proto=proto,
         payload=payload,
         nhrp=parse_nhrp(payload) if proto == C.GRE_PROTO_NHRP else None,
+        gre_flags=flags,
+        gre_checksum_ok=checksum_ok,
+        gre_seq=seq,
     )

@@ -1,25 +1,21 @@
 """Every conformance case is shown able to fail: against deliberately wrong in-process hubs it
-reports a deviation, against the well-behaved one it reports conformance."""
+reports a deviation, against the well-behaved one it reports conformance.
+
+The cases of registration.py and header.py; the other groups have their own self-tests
+(test_hub_groups_can_fail.py, test_esp_cases_can_fail.py).
+"""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 import pytest
 
-import suites.conformance
-from dmvpn.conformance import Verdict, all_cases
-from dmvpn.conformance.runner import run_case
+from dmvpn.conformance import Verdict
 from dmvpn.dut import InProcessDut
 
-# Import every clause-group module so that all cases are registered.
-MODULES = [
-    importlib.import_module(f"suites.conformance.{m.name}")
-    for m in pkgutil.iter_modules(suites.conformance.__path__)
-    if not m.name.startswith(("_", "conftest", "test_"))
-]
-FUNCTIONS = {fn.case_info.case_id: fn for mod in MODULES for fn in vars(mod).values() if hasattr(fn, "case_info")}
+from .selftest import case_functions, group_modules, hub_cases, run
+
+MODULES = group_modules(["registration", "header"])
+FUNCTIONS = case_functions(MODULES)
 
 #: For each case, the faults of the in-process hub that must make it report a deviation.
 BREAKERS: dict[str, list[str]] = {
@@ -58,14 +54,11 @@ BREAKERS: dict[str, list[str]] = {
     "REG-12": ["accept-empty-registration"],
 }
 
-HUB_CASES = sorted(cid for cid, info in all_cases().items() if cid in FUNCTIONS and info.role in ("hub", "any"))
+HUB_CASES = hub_cases(FUNCTIONS)
 
 
 def _run(case_id: str, faults: set[str]):
-    dut = InProcessDut(faults)
-    info = all_cases()[case_id]
-    result = run_case(FUNCTIONS[case_id], info, dut, dut.open_link(), None, None)
-    return result
+    return run(FUNCTIONS[case_id], case_id, InProcessDut(faults))
 
 
 def test_every_hub_case_has_a_breaker() -> None:

@@ -1,0 +1,432 @@
+"""Support for the DUT-as-hub case groups: tester spokes, packet builders, GRE crafting, state probes.
+
+Private (not collected). Everything here builds on `CaseContext` and the wire templates; nothing
+knows whether the DUT is the lab, a testbed or the in-process hub. Observed words stay free of
+addresses and request IDs, so expectations profiles can match them by equality.
+
+Tester spokes are frugal with identities (the lab's tester pool is a /25 shared by every case of a
+run): two shared spokes per DUT, registered again whenever a case asks for them, serve as the
+requester ("asker", unique) and the resolved or data-receiving spoke ("peer", non-unique).
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import struct
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from dmvpn.conformance import CaseContext
+from dmvpn.conformance.context import describe
+from dmvpn.peers import Exchange
+from dmvpn.peers.nhs import ipv6_proto
+from dmvpn.wire import constants as C
+from dmvpn.wire import templates as T
+from dmvpn.wire.checksum import inet_checksum
+from dmvpn.wire.fastparse import GrePacket, NhrpView, parse_ipv4_gre
+
+REG_REPLY = C.PacketType.REGISTRATION_REPLY
+RES_REQUEST = C.PacketType.RESOLUTION_REQUEST
+RES_REPLY = C.PacketType.RESOLUTION_REPLY
+ERROR = C.PacketType.ERROR_INDICATION
+TRAFFIC = C.PacketType.TRAFFIC_INDICATION
+#: what DMVPN spokes put in a Resolution Request (FRR, Cisco): Q|A|S|NAT
+RES_FLAGS = C.ResolutionFlags.Q | C.ResolutionFlags.A | C.ResolutionFlags.S | C.ResolutionFlags.NAT
+NAT = C.RegistrationFlags.NAT
+UNIQUE = C.RegistrationFlags.U | C.RegistrationFlags.NAT
+
+
+@dataclass
+class Spoke:
+    """A tester spoke: the NBMA address it sends from and its tunnel (protocol) address."""
+
+    nbma: str
+    proto: str
+    claimed: str | None = None  # the NBMA address it claims when it sits behind a NAT
+
+    @property
+    def src_nbma(self) -> str:
+        return self.claimed or self.nbma
+
+
+# -- per-DUT state (a run's DUT; weak keys: in-process DUTs come and go in the self-tests) ------
+
+_STATE: "weakref.WeakKeyDictionary[object, dict]" = weakref.WeakKeyDictionary()
+
+
+def _state(ctx: CaseContext) -> dict:
+    state = _STATE.get(ctx.dut)
+    if state is None:
+        state = _STATE[ctx.dut] = {"lans": itertools.count(200), "public": itertools.count(48)}
+    return state
+
+
+def fresh_lan_host(ctx: CaseContext) -> str:
+    """A host address in a /24 no earlier case of this run used (10.200.0.1, 10.201.0.1, ...).
+
+    Redirects are rate-limited per (source /24, destination /24) pair: each case that needs one
+    takes its own source network.
+    """
+    n = next(_state(ctx)["lans"])
+    if n > 254:
+        raise RuntimeError("out of fresh /24 networks for this run")
+    return f"10.{n}.0.1"
+
+
+def public_nbma(ctx: CaseContext) -> str:
+    """A "public" (post-NAT) NBMA address of the DUT's NAT pool no earlier case of the run used."""
+    pool = ctx.dut.info.nat_nbma
+    n = next(_state(ctx)["public"])
+    if not pool:
+        raise RuntimeError("the DUT declares no NAT addresses")
+    return pool[n % len(pool)]
+
+
+def v6(proto: str) -> str:
+    """A tester spoke's IPv6 protocol address in IPv6-over-IPv4 cases (2001:db8:ffff::/96 + its IPv4 address)."""
+    return ipv6_proto(proto)
+
+
+# -- accepting what the DUT sends -----------------------------------------------------------------
+
+
+def to(ctx: CaseContext, *nbmas: str) -> Callable[[GrePacket | None, bytes], bool]:
+    """Accept packets from the DUT addressed to one of `nbmas` (malformed ones too)."""
+    wanted = {socket.inet_aton(n) for n in nbmas}
+
+    def accept(parsed: GrePacket | None, raw: bytes) -> bool:
+        return ctx.from_dut(parsed, raw) and raw[16:20] in wanted
+
+    return accept
+
+
+def about(packet: GrePacket, reqid: int) -> bool:
+    """An Error Indication whose enclosed packet is the request with this request ID."""
+    payload = packet.nhrp.payload
+    return len(payload) >= 28 and struct.unpack_from("!I", payload, 24)[0] == reqid
+
+
+# -- building -------------------------------------------------------------------------------------
+
+
+def registration(ctx: CaseContext, spoke: Spoke, reqid: int, unique: bool = True, **kwargs) -> bytes:
+    """A Registration Request from `spoke` (ctx.registration's Cisco shape, the DUT's password)."""
+    kwargs.setdefault("flags", UNIQUE if unique else NAT)
+    kwargs.setdefault("prefix_len", 32)
+    if spoke.claimed:
+        kwargs.setdefault("src_nbma", spoke.claimed)
+    return ctx.registration(spoke.nbma, spoke.proto, reqid, **kwargs).packet
+
+
+def register(ctx: CaseContext, spoke: Spoke, unique: bool = True, window: float | None = None, **kwargs) -> tuple[int, Exchange]:
+    reqid = ctx.dut.reqid_base()
+    addresses = [spoke.nbma] + ([spoke.claimed] if spoke.claimed else [])
+    exchange = ctx.exchange(registration(ctx, spoke, reqid, unique, **kwargs), window, accept=to(ctx, *addresses), stop_after=1)
+    return reqid, exchange
+
+
+def acked(exchange: Exchange, reqid: int) -> bool:
+    """A Registration Reply with this request ID and only success codes came back.
+
+    For setting up a case: the reply's checksum is other cases' concern (REG-01, HDR-01).
+    """
+    return any(
+        p.nhrp.op_type == REG_REPLY and p.nhrp.reqid == reqid and p.nhrp.cies and all(c.code == 0 for c in p.nhrp.cies)
+        for p in exchange.nhrp()
+    )
+
+
+def _setup_failure(ctx: CaseContext, what: str, exchange: Exchange, reqid: int) -> None:
+    answers = exchange.nhrp()
+    if not answers:
+        observed = "no reply"
+    elif answers[0].nhrp.op_type == REG_REPLY and answers[0].nhrp.reqid != reqid:
+        observed = "a Registration Reply with another request ID"
+    else:
+        observed = describe(answers[0])
+    ctx.observe(f"setup: {what} registered", False, f"setup: {what}: {observed}", f"setup: {what}: Registration Reply codes [0]")
+
+
+def setup_registration(ctx: CaseContext, spoke: Spoke, what: str, unique: bool = True, record: bool = True, **kwargs) -> bool:
+    """Register `spoke`; only a failure is recorded (as an observation: the case cannot go on)."""
+    reqid, exchange = register(ctx, spoke, unique, **kwargs)
+    if acked(exchange, reqid):
+        return True
+    if record:
+        _setup_failure(ctx, what, exchange, reqid)
+    return False
+
+
+def new_spoke(ctx: CaseContext, what: str = "spoke", unique: bool = True, **kwargs) -> Spoke | None:
+    """A fresh identity, registered (None, with the failure recorded, when it cannot be)."""
+    spoke = Spoke(*ctx.identity())
+    if not setup_registration(ctx, spoke, what, unique, **kwargs):
+        return None
+    return spoke
+
+
+def shared_spokes(ctx: CaseContext, record: bool = True) -> tuple[Spoke, Spoke] | None:
+    """The run's asker (registered unique) and peer (registered non-unique), registered with the DUT.
+
+    Like real spokes they register once and refresh now and then (every 30 s at most, or when the
+    DUT's cache, if readable, has lost them), not before every case.
+    """
+    state = _state(ctx)
+    if "asker" not in state:
+        state["asker"] = Spoke(*ctx.identity())
+        state["peer"] = Spoke(*ctx.identity())
+        state["registered_at"] = None
+    asker, peer = state["asker"], state["peer"]
+    now = time.monotonic()
+    fresh = state["registered_at"] is not None and now - state["registered_at"] < min(30.0, ctx.dut.info.holding_time / 3)
+    if fresh:
+        cache = ctx.cache()
+        if cache is not None:
+            bindings = {(e.get("proto"), e.get("nbma")) for e in cache}
+            fresh = {(asker.proto, asker.nbma), (peer.proto, peer.nbma)} <= bindings
+    if fresh:
+        return asker, peer
+    state["registered_at"] = None
+    if not setup_registration(ctx, asker, "the requesting spoke", unique=True, record=record):
+        return None
+    if not setup_registration(ctx, peer, "the target spoke", unique=False, record=record):
+        return None
+    state["registered_at"] = now
+    return asker, peer
+
+
+def register_address(ctx: CaseContext, spoke: Spoke, address: str, what: str = "an extra address") -> bool:
+    """Register one more protocol address (a host on the spoke's LAN) at the spoke's NBMA address.
+
+    A non-unique registration whose one CIE carries the client addresses (RFC 2332 §5.2.3): the hub
+    then knows `address` lies behind `spoke`.
+    """
+    info = ctx.dut.info
+    reqid = ctx.dut.reqid_base()
+    six = ":" in address
+    cie = T.Cie(prefix_len=128 if six else 32, mtu=1400, holding_time=info.holding_time, client_nbma=spoke.nbma, client_proto=address)
+    packet = T.NhrpTemplate.compile(
+        C.PacketType.REGISTRATION_REQUEST, outer_src=spoke.nbma, outer_dst=info.nbma, gre_key=info.gre_key, hopcnt=1,
+        src_nbma=spoke.nbma, src_proto=v6(spoke.proto) if six else spoke.proto, dst_proto=v6(spoke.proto) if six else info.proto,
+        flags=NAT, reqid=reqid, cies=[cie], extensions=extensions(ctx),
+    ).packet
+    exchange = ctx.exchange(packet, accept=to(ctx, spoke.nbma), stop_after=1)
+    if acked(exchange, reqid):
+        return True
+    _setup_failure(ctx, what, exchange, reqid)
+    return False
+
+
+def extensions(ctx: CaseContext, forward: Iterable[T.Cie] = (), reverse: Iterable[T.Cie] = (), responder: Iterable[T.Cie] = (), extra: Iterable[T.Extension] = ()) -> list[T.Extension]:
+    """Responder, Forward and Reverse Transit (given CIEs or empty), the DUT's auth if any, `extra`, End."""
+    exts = [T.responder_address(list(responder)), T.forward_transit(list(forward)), T.reverse_transit(list(reverse))]
+    if ctx.dut.info.password is not None:
+        exts.append(T.cisco_auth(ctx.dut.info.password))
+    return exts + list(extra) + [T.end()]
+
+
+def resolution_request(
+    ctx: CaseContext, requester: Spoke, target: str, reqid: int, hopcnt: int = 16, flags: int = RES_FLAGS,
+    prefix_len: int = 0, exts: list[T.Extension] | None = None, holding_time: int | None = None,
+) -> bytes:
+    """A Resolution Request from `requester` for `target`, sent to the DUT (FRR's and Cisco's shape)."""
+    info = ctx.dut.info
+    six = ":" in target
+    return T.NhrpTemplate.compile(
+        C.PacketType.RESOLUTION_REQUEST, outer_src=requester.nbma, outer_dst=info.nbma, gre_key=info.gre_key, hopcnt=hopcnt,
+        src_nbma=requester.src_nbma, src_proto=v6(requester.proto) if six else requester.proto, dst_proto=target, flags=flags, reqid=reqid,
+        cies=[T.Cie(prefix_len=prefix_len, mtu=1400, holding_time=info.holding_time if holding_time is None else holding_time)],
+        extensions=extensions(ctx) if exts is None else exts,
+    ).packet
+
+
+def dut_cie(ctx: CaseContext, nbma: str | None = None) -> T.Cie:
+    """A transit-record / responder CIE naming the DUT (its protocol address; its NBMA unless given)."""
+    info = ctx.dut.info
+    return T.Cie(prefix_len=0, mtu=1400, holding_time=info.holding_time, client_nbma=nbma or info.nbma, client_proto=info.proto)
+
+
+def nhrp_bytes(packet: bytes) -> bytes:
+    """The NHRP part of an IPv4/GRE/NHRP packet the templates built."""
+    return parse_ipv4_gre(packet).payload
+
+
+def fix_nhrp_checksum(nhrp: bytes) -> bytes:
+    data = bytearray(nhrp)
+    size = min(struct.unpack_from("!H", data, 10)[0], len(data))
+    data[12:14] = b"\0\0"
+    data[12:14] = struct.pack("!H", inet_checksum(bytes(data[:size])))
+    return bytes(data)
+
+
+def ipv4(src: str, dst: str, payload: bytes, proto: int, ttl: int = 64, ident: int = 1) -> bytes:
+    """An IPv4 packet (header checksum right) around `payload` with IP protocol `proto`."""
+    header = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, 0, ttl, proto, 0, socket.inet_aton(src), socket.inet_aton(dst)))
+    struct.pack_into("!H", header, 10, inet_checksum(bytes(header)))
+    return bytes(header) + payload
+
+
+DUT_KEY = object()  # gre(): the DUT's own GRE key
+
+
+def gre(
+    ctx: CaseContext, src: str, payload: bytes, *, flags: int = 0, key=DUT_KEY, seq: int | None = None,
+    checksum: str | int | None = None, version: int = 0, proto: int = C.GRE_PROTO_NHRP,
+) -> bytes:
+    """An IPv4/GRE packet to the DUT with exactly this GRE header (RFC 2784 §2, RFC 2890 §2).
+
+    `flags`: reserved bits of the first word to set (K, S, C and the version come from the other
+    arguments); `key`: the DUT's by default, None for no key; `checksum`: None for no checksum,
+    "auto" for the correct one, an int for that value.
+    """
+    key = ctx.dut.info.gre_key if key is DUT_KEY else key
+    word = (flags or 0) | version
+    if key is not None:
+        word |= C.GRE_FLAG_KEY
+    if seq is not None:
+        word |= C.GRE_FLAG_SEQUENCE
+    if checksum is not None:
+        word |= C.GRE_FLAG_CHECKSUM
+    header = struct.pack("!HH", word, proto)
+    if checksum is not None:
+        header += b"\0\0\0\0"  # Checksum, Reserved1
+    if key is not None:
+        header += struct.pack("!I", key)
+    if seq is not None:
+        header += struct.pack("!I", seq)
+    body = bytearray(header + payload)
+    if checksum is not None:
+        struct.pack_into("!H", body, 4, inet_checksum(bytes(body)) if checksum == "auto" else checksum)
+    return ipv4(src, ctx.dut.info.nbma, bytes(body), C.IPPROTO_GRE)
+
+
+def icmp_echo(ident: int = 0x4E48, seq: int = 1, size: int = 20) -> bytes:
+    data = bytes(range(size))
+    head = bytearray(struct.pack("!BBHHH", 8, 0, 0, ident, seq)) + data
+    struct.pack_into("!H", head, 2, inet_checksum(bytes(head)))
+    return bytes(head)
+
+
+def data_packet(src: str, dst: str, seq: int = 1, ttl: int = 64) -> bytes:
+    """An inner packet (ICMP echo, IPv4 or IPv6) from `src` to `dst`."""
+    if ":" in dst:
+        body = struct.pack("!BBHHH", 128, 0, 0, 0x4E48, seq) + bytes(range(20))  # ICMPv6 echo, checksum not needed
+        header = struct.pack("!IHBB16s16s", 6 << 28, len(body), 58, ttl, socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst))
+        return header + body
+    return ipv4(src, dst, icmp_echo(seq=seq), 1, ttl=ttl, ident=seq)
+
+
+def inner_endpoints(packet: bytes) -> tuple[str, str, bytes] | None:
+    """(source, destination, transport payload) of an IPv4/IPv6 packet, or None."""
+    if len(packet) >= 20 and packet[0] >> 4 == 4:
+        ihl = (packet[0] & 0x0F) * 4
+        return socket.inet_ntoa(packet[12:16]), socket.inet_ntoa(packet[16:20]), packet[ihl:]
+    if len(packet) >= 40 and packet[0] >> 4 == 6:
+        return (socket.inet_ntop(socket.AF_INET6, packet[8:24]), socket.inet_ntop(socket.AF_INET6, packet[24:40]), packet[40:])
+    return None
+
+
+def same_data(packet: bytes, sent: bytes) -> bool:
+    """`packet` is `sent` as a router forwards it (same endpoints and payload; TTL may differ)."""
+    a, b = inner_endpoints(packet), inner_endpoints(sent)
+    return a is not None and b is not None and a == b
+
+
+# -- data and redirect -------------------------------------------------------------------------------
+
+
+def send_data(ctx: CaseContext, sender: Spoke, inner: bytes, window: float | None = None, accept=None, stop_after: int | None = None) -> Exchange:
+    """Data (GRE protocol 0x0800 or 0x86DD) from `sender` to the DUT."""
+    proto = C.GRE_PROTO_IPV6 if inner[0] >> 4 == 6 else C.GRE_PROTO_IPV4
+    return ctx.exchange(gre(ctx, sender.nbma, inner, proto=proto), window, accept=accept, stop_after=stop_after)
+
+
+def forwarded_data(exchange: Exchange, target: Spoke, inner: bytes) -> list[GrePacket]:
+    """The data packets the DUT sent on to `target` that are `inner` as routed."""
+    return [r.packet for r in exchange.replies if r.packet is not None and r.packet.nhrp is None
+            and r.packet.outer_dst == target.nbma and same_data(r.packet.payload, inner)]
+
+
+def indications_to(exchange: Exchange, sender: Spoke) -> list[GrePacket]:
+    return [p for p in exchange.nhrp(TRAFFIC) if p.outer_dst == sender.nbma]
+
+
+def check_indication(ctx: CaseContext, packet, source: str, inner: bytes, proto_len: int = 4) -> None:
+    """draft-detienne-dmvpn-01 Fig. 4 as implemented: from the hub, about the packet's source, code 0,
+    the data packet (at least its IP header and 8 bytes) as payload."""
+    view = packet.nhrp
+    problems = []
+    if not view.checksum_ok:
+        problems.append("bad checksum")
+    if view.code != C.TrafficCode.REDIRECT:
+        problems.append(f"traffic code {view.code}")
+    if str(view.src_nbma) != ctx.dut.info.nbma:
+        problems.append("source NBMA address not the hub's")
+    if proto_len == 4 and str(view.src_proto) != ctx.dut.info.proto:
+        problems.append("source protocol address not the hub's")
+    if view.src_proto_len != proto_len or view.dst_proto_len != proto_len:
+        problems.append(f"protocol address lengths {view.src_proto_len}/{view.dst_proto_len}")
+    if str(view.dst_proto) != source:
+        problems.append("destination protocol address not the data packet's source")
+    endpoints, sent = inner_endpoints(view.payload), inner_endpoints(inner)
+    header = 40 if proto_len == 16 else 20
+    if endpoints is None or endpoints[:2] != sent[:2] or len(view.payload) < header + 8 or endpoints[2][:8] != sent[2][:8]:
+        problems.append("payload not the data packet")
+    ctx.expect("Traffic Indication", not problems, "; ".join(problems) or "well formed", "well formed")
+
+
+# -- state probes -----------------------------------------------------------------------------------
+
+
+def bound(ctx: CaseContext, proto: str) -> bool | None:
+    """Whether the DUT holds a binding for `proto`: from its cache when readable, else by asking.
+
+    The question, when asked, is a Resolution Request from the shared requesting spoke: a forwarded
+    request or a positive reply means bound; a NAK or silence means not. None when it cannot be told.
+    """
+    cache = ctx.cache()
+    if cache is not None:
+        return any(e.get("proto") == proto and e.get("type", "dynamic") not in ("incomplete", "negative") for e in cache)
+    spokes = shared_spokes(ctx, record=False)
+    if spokes is None or proto in (spokes[0].proto, spokes[1].proto):
+        return None
+    asker = spokes[0]
+    reqid = ctx.dut.reqid_base()
+    exchange = ctx.exchange(resolution_request(ctx, asker, proto, reqid), accept=lambda p, raw: ctx.from_dut(p, raw))
+    for packet in exchange.nhrp():
+        view = packet.nhrp
+        if view.reqid != reqid:
+            continue
+        if view.op_type == RES_REQUEST:
+            return True
+        if view.op_type == RES_REPLY:
+            return bool(view.cies) and view.cies[0].code == 0
+    return False
+
+
+def describe_binding(state: bool | None) -> str:
+    return {True: "bound", False: "not bound", None: "unknown"}[state]
+
+
+def expect_bound(ctx: CaseContext, what: str, proto: str, want: bool) -> None:
+    """Record whether `proto` is bound at the DUT, as `want` says it should (or a note when unknowable)."""
+    state = bound(ctx, proto)
+    if state is None:
+        ctx.note(f"{what}: the DUT's bindings cannot be read here")
+        return
+    ctx.expect(what, state == want, describe_binding(state), describe_binding(want))
+
+
+# -- reading what came back ---------------------------------------------------------------------------
+
+
+def cie_list(view: NhrpView, ext_type: int) -> list:
+    ext = view.extension(ext_type)
+    return list(ext.cies or []) if ext is not None else []
+
+
+def flags_text(flags: int) -> str:
+    return f"0x{flags:04x}"
