@@ -50,7 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.suite in ("all", "conformance"):
         statuses.append(_part("conformance", lambda: run_conformance(run_dir, args.testbed, args.mode)))
     if args.suite in ("all", "performance"):
-        statuses.append(_part("performance", lambda: run_performance_part(run_dir, args.testbed, quick=not args.scale)))
+        statuses.append(_part("performance", lambda: run_performance_part(run_dir, args.testbed, scale=args.scale)))
     from dmvpn.results.report import render_report
 
     report = render_report(run_dir)
@@ -142,14 +142,14 @@ def run_conformance(run_dir: Path, testbed: Path | None, mode: str) -> int:
 # -- performance ------------------------------------------------------------------------------
 
 
-def run_performance_part(run_dir: Path, testbed: Path | None, quick: bool) -> int:
-    try:
-        from dmvpn.results.performance import run_performance
-    except ImportError:
-        print("   the performance part is not available yet", file=sys.stderr)
-        return 2
+def run_performance_part(run_dir: Path, testbed: Path | None, scale: bool) -> int:
+    from dmvpn.results.performance import run_performance
+
     if testbed is not None:
-        print("   performance runs need the embedded lab (testbed DUTs: use dmvpn bench with a TRex server)")
+        print("   performance runs need the embedded lab (for external gear: dmvpn bench, or TRex with profiles/)")
         return 0
-    run_performance(run_dir, quick=quick)
-    return 0
+    frame = run_performance(run_dir, scale=scale, progress=lambda message: print(f"   {message}", flush=True))
+    failed = frame.attrs.get("failed", [])
+    for name in failed:
+        print(f"   benchmark failed: {name}", file=sys.stderr)
+    return 2 if failed else 0

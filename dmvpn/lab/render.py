@@ -152,7 +152,11 @@ def guest_config(topo: Topology, node: Node, node_dir: str) -> dict:
     # FRR 8.4 nhrpd re-check its peers, which drops a registration that arrived just before
     # (cache entry "timeout" 10 s later, no re-registration until holdtime/3).
     sysctl = {"net/ipv6/conf/all/disable_ipv6": 1, "net/ipv6/conf/default/disable_ipv6": 1,
-              "net/ipv4/ip_forward": 1}
+              "net/ipv4/ip_forward": 1,
+              # a hub with thousands of spokes needs a neighbour entry for each (the default
+              # table stops near 900 and the hub can then forward to no more spokes than that)
+              "net/ipv4/neigh/default/gc_thresh1": 8192, "net/ipv4/neigh/default/gc_thresh2": 16384,
+              "net/ipv4/neigh/default/gc_thresh3": 32768}
     commands = []
     if node.role == "hub":
         sysctl["net/ipv4/conf/all/send_redirects"] = 0
