@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BENCHES = ("build", "engine", "generator", "registration", "shortcut")
+BENCHES = ("build", "engine", "esp", "generator", "registration", "shortcut")
 
 _HELP = (
     "build: template vs scapy; engine: local engine vs trafgen -P 1 (root); "
+    "esp: ESP encrypt-and-send, fast path vs scapy's SA (root); "
     "generator: closed-loop fake spokes vs the null responder and the blocking loop (root); "
     "registration: FRR hub registration storm, cache check, refresh ramp (lab); "
     "shortcut: FRR spokes' time to shortcut (lab)"
@@ -73,6 +74,10 @@ def records(args: argparse.Namespace) -> Any:
     if args.name == "build":
         for rep in range(max(1, args.repeat or 1)):
             for rec in bench.bench_build(args.iterations):
+                yield {**rec, "repetition": rep}
+    elif args.name == "esp":
+        for rep in range(max(1, args.repeat or 1)):
+            for rec in bench.bench_esp(count=args.count or 20000):
                 yield {**rec, "repetition": rep}
     elif args.name == "engine":
         yield from bench.bench_engine(count=args.count or 1_000_000, repeat=max(1, args.repeat or 1), batch=args.batch)
