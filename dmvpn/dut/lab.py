@@ -6,7 +6,8 @@ import re
 import time
 
 from dmvpn.lab import Lab, NodeOptions, Topology
-from dmvpn.lab.topology import TESTER_EXTRA_NETS, TESTER_POOL
+from dmvpn.lab.mgmt import parse_shortcuts
+from dmvpn.lab.topology import TESTER_EXTRA_NETS, TESTER_NBMA, TESTER_POOL, TESTER_TUNNEL
 from dmvpn.transport import GreSocket, Interlock
 
 from . import Dut, DutInfo, DutSet, address_pool
@@ -34,11 +35,15 @@ def supports_authentication(lab: Lab, node: str) -> bool:
 ESP_TESTER, ESP_TESTER_NAT_T = "192.0.2.250", "198.51.100.250"
 
 
+#: spoke3's holding time: short, so that it refreshes (at a third of it) within a case
+SPOKE_DUT_HOLDTIME = 15
+
+
 def conformance_topology() -> Topology:
     """Hub + 2 FRR spokes registered to it, and spoke3 whose NHS is the tester (the DUT-NHC);
     ESP SAs between the guests and two tester addresses for the ESP cases."""
     return Topology(
-        hubs=1, spokes=3, options={"spoke3": NodeOptions(nhs_is_tester=True)},
+        hubs=1, spokes=3, options={"spoke3": NodeOptions(nhs_is_tester=True, holdtime=SPOKE_DUT_HOLDTIME)},
         esp_tester=(ESP_TESTER,), esp_tester_nat_t=(ESP_TESTER_NAT_T,),
     )
 
@@ -178,12 +183,143 @@ class LabDut(Dut):
             self.lab.down()
 
 
+def tester_nhs_spoke(topology: Topology) -> str | None:
+    """The first spoke whose NHS is the tester (the DUT-NHC), or None."""
+    for node in topology.nodes():
+        if node.role == "spoke" and node.nhs == ((TESTER_TUNNEL, TESTER_NBMA),):
+            return node.name
+    return None
+
+
+class LabSpokeDut(Dut):
+    """The lab's spoke whose NHS is the tester, as the DUT (role spoke, DUT-NHC).
+
+    The tester plays its NHS (TESTER_NBMA / TESTER_TUNNEL) and its peer spokes (tester pool
+    addresses). Set-up on the guest: a route for PEER_LANS via the tester's tunnel address (the
+    emulated peers' LANs, where shortcuts go), and a 1 s neighbour reachable time on gre1, so that
+    nhrpd hears that a shortcut is in use (what its renewal needs) well within a short test holding
+    time, as it does within a production one (7200 s against the kernel's default 30 s).
+    """
+
+    PEER_LANS = "10.200.0.0/16"
+
+    def __init__(self, lab: Lab, node: str | None = None) -> None:
+        self.lab = lab
+        self.node = node or tester_nhs_spoke(lab.topology)
+        if self.node is None:
+            raise ValueError("the lab has no spoke whose NHS is the tester")
+        spoke = lab.node(self.node)
+        version = frr_version(lab, self.node)
+        major_minor = ".".join(version.split(".")[:2]) if version else "unknown"
+        capabilities = {"nat", "cache", "trigger-registration"}
+        if spoke.shortcut:
+            capabilities.add("shortcut")
+        if spoke.lan:
+            capabilities.add("send-data")
+        topo = lab.topology
+        skip = set(getattr(topo, "esp_tester", ())) | set(getattr(topo, "esp_tester_nat_t", ()))
+        info = DutInfo(
+            name=f"FRR {version or '?'} nhrpd {self.node}, NHS = the tester (embedded lab)",
+            implementation=f"frr-{major_minor}",
+            role="spoke",
+            nbma=spoke.nbma,
+            proto=spoke.tunnel,
+            gre_key=topo.gre_key,
+            holding_time=spoke.holdtime,
+            tester_nbma=address_pool(str(TESTER_POOL), skip=skip),
+            tester_proto=address_pool("10.255.0.128/25"),
+            nat_nbma=address_pool(*(str(n) for n in TESTER_EXTRA_NETS), skip=skip),
+            capabilities=frozenset(capabilities),
+            allowed_prefixes=LAB_PREFIXES,
+            extra={
+                "nhs_nbma": TESTER_NBMA,
+                "nhs_proto": TESTER_TUNNEL,
+                "lan": spoke.lan,
+                "peer_lans": self.PEER_LANS,
+                "retry_window": 2.0,  # FRR retransmits registrations after 1 s, then 2 s, 4 s, ...
+                "shortcut_holding_time": 4,  # NHC-07: a shortcut that expires within the case
+                # P3-10: FRR renews a shortcut at 2/3 of its holding time once the kernel reports the
+                # neighbour in use (every 2-3 s with the 1 s reachable time): leave it a 4 s window
+                "renewal_holding_time": 12,
+            },
+        )
+        super().__init__(info)
+        self._link: GreSocket | None = None
+        self._prepare()
+
+    def _prepare(self) -> None:
+        gre = "net.ipv4.neigh.gre1"
+        script = (f"ip route replace {self.PEER_LANS} via {TESTER_TUNNEL} dev gre1 onlink && "
+                  f"sysctl -q -w {gre}.base_reachable_time_ms=1000 {gre}.delay_first_probe_time=1")
+        self.lab.exec(self.node, script, timeout=30).check(f"preparing {self.node}")
+
+    def open_link(self) -> GreSocket:
+        self._link = GreSocket(Interlock(self.info.allowed_prefixes), netns=self.lab.ns)
+        return self._link
+
+    # -- management ----------------------------------------------------------------------------
+
+    def cache(self) -> list[dict]:
+        return [
+            {"proto": e.protocol, "nbma": e.nbma, "claimed_nbma": e.claimed_nbma, "type": e.type}
+            for e in self.lab.nhrp_cache(self.node)
+        ]
+
+    def shortcuts(self) -> list[dict]:
+        text = self.lab.vtysh(self.node, "show ip nhrp shortcut json")
+        # FRR 8.4 prints the text table's header line before the JSON once there are shortcuts
+        text = text[text.find("{"):] if "{" in text else text
+        nbma = {e.protocol: e.nbma for e in self.lab.nhrp_cache(self.node)}
+        return [
+            {"prefix": s.prefix, "type": s.type, "via": s.via, "nbma": nbma.get(s.via, "")}
+            for s in parse_shortcuts(text)
+        ]
+
+    def trigger_registration(self) -> None:
+        """Remove and re-add the spoke's nhs lines: a new NHS object registers at once."""
+        lines = [f"ip nhrp nhs {tunnel} nbma {nbma}" for tunnel, nbma in self.lab.node(self.node).nhs]
+
+        def configure(*commands: str) -> None:
+            argv = ["vtysh", "-c", "configure terminal", "-c", "interface gre1"]
+            for command in commands:
+                argv += ["-c", command]
+            self.lab.exec(self.node, argv, timeout=15).check(f"vtysh on {self.node}")
+
+        configure(*(f"no {line}" for line in lines))
+        if self._link is not None:
+            # What the old NHS object sent is not the fresh registration the caller waits for.
+            time.sleep(0.1)
+            while self._link.recv(0) is not None:
+                pass
+        configure(*lines)
+
+    def send_data(self, dst: str, count: int = 3) -> None:
+        src = self.lab.node(self.node).lan_address
+        argv = ["ping", "-n", "-q", "-c", str(count), "-i", "0.2", "-W", "0.2", "-I", src, dst]
+        self.lab.exec(self.node, argv, timeout=10 + count)  # no echo replies come back: rc is 1
+
+    # the guest's health, log and recovery are the hub's (LabDut's) logic, on this node
+    health = LabDut.health
+    log = LabDut.log
+    recover = LabDut.recover
+
+    def close(self) -> None:
+        pass  # the lab belongs to the DutSet
+
+
 def boot_lab_duts(topology: Topology | None = None, progress=print) -> DutSet:
-    """Boot the conformance lab and offer its DUTs: the hub (role hub)."""
+    """Boot the conformance lab and offer its DUTs: the hub (role hub) and, when the topology has
+    a spoke whose NHS is the tester, that spoke (role spoke)."""
     lab = Lab(topology or conformance_topology(), progress=progress)
     lab.up()
     try:
-        return DutSet({"hub": LabDut(lab, owns_lab=False)}, close=lab.down)
+        duts: dict[str, Dut] = {"hub": LabDut(lab, owns_lab=False)}
+        if tester_nhs_spoke(lab.topology) is not None:
+            try:
+                duts["spoke"] = LabSpokeDut(lab)
+            except Exception as exc:  # the hub's cases can still run; the spoke's become not applicable
+                progress(f"no spoke DUT: {type(exc).__name__}: {exc}")
+        return DutSet(duts, close=lab.down)
     except BaseException:
         lab.down()
         raise
