@@ -131,8 +131,9 @@ def ctx(dmvpn_session):
     return None
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    config._dmvpn_total = sum(1 for item in items if _case_info(item) is not None)  # type: ignore[attr-defined]
+def pytest_collection_finish(session: pytest.Session) -> None:
+    config = session.config
+    config._dmvpn_total = sum(1 for item in session.items if _case_info(item) is not None)  # type: ignore[attr-defined]
     if config.getoption("--progress"):
         print(f"   {config._dmvpn_total} cases", flush=True)  # type: ignore[attr-defined]
 

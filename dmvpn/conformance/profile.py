@@ -17,12 +17,15 @@ import yaml
 @dataclass(frozen=True)
 class KnownDeviation:
     case_id: str
-    observed: str  # the observation's own words, as `decide` produced them
+    #: the observation's own words, as `decide` produced them; several when the DUT is not consistent
+    observed: tuple[str, ...]
     upstream: str = ""  # issue or PR tracking it
     note: str = ""
+    #: the DUT also conforms on some runs (e.g. a crash that depends on its memory state)
+    intermittent: bool = False
 
     def matches(self, observed: str) -> bool:
-        return observed == self.observed
+        return observed in self.observed
 
 
 @dataclass
@@ -50,18 +53,24 @@ def load_profile(path: str | Path) -> ExpectationsProfile:
     deviations = {}
     for case_id, entry in (data.get("deviations") or {}).items():
         if not isinstance(entry, dict) or "observed" not in entry:
-            raise ProfileError(f"{path}: deviations.{case_id} needs an 'observed' string")
-        deviations[case_id] = KnownDeviation(case_id, str(entry["observed"]), str(entry.get("upstream", "")), str(entry.get("note", "")))
+            raise ProfileError(f"{path}: deviations.{case_id} needs an 'observed' string (or list)")
+        observed = entry["observed"]
+        observed = tuple(str(o) for o in observed) if isinstance(observed, list) else (str(observed),)
+        deviations[case_id] = KnownDeviation(
+            case_id, observed, str(entry.get("upstream", "")), str(entry.get("note", "")), bool(entry.get("intermittent", False))
+        )
     return ExpectationsProfile(str(data["implementation"]), deviations, path)
 
 
 def dump_profile(profile: ExpectationsProfile) -> str:
     """YAML text of a profile (used to record a new baseline from a run)."""
+    def entry(d: KnownDeviation) -> dict:
+        observed = d.observed[0] if len(d.observed) == 1 else list(d.observed)
+        fields = (("observed", observed), ("intermittent", d.intermittent), ("upstream", d.upstream), ("note", d.note))
+        return {k: v for k, v in fields if v}
+
     body = {
         "implementation": profile.implementation,
-        "deviations": {
-            d.case_id: {k: v for k, v in (("observed", d.observed), ("upstream", d.upstream), ("note", d.note)) if v}
-            for d in sorted(profile.deviations.values(), key=lambda d: d.case_id)
-        },
+        "deviations": {d.case_id: entry(d) for d in sorted(profile.deviations.values(), key=lambda d: d.case_id)},
     }
     return yaml.safe_dump(body, sort_keys=False, width=100)

@@ -47,8 +47,10 @@ def decide(
     failed = [o for o in observations if not o.conforms]
     known = profile.deviation(info.case_id) if profile else None
     if not failed:
+        if known is not None and known.intermittent:
+            return Verdict.CONFORMS, "conforms this time (the profile records an intermittent deviation)", True
         if known is not None:
-            return Verdict.CONFORMS, f"conforms; the profile's known deviation ({known.observed}) is gone", False
+            return Verdict.CONFORMS, f"conforms; the profile's known deviation ({' | '.join(known.observed)}) is gone", False
         return Verdict.CONFORMS, "; ".join(o.observed for o in observations), True
     observed = "; ".join(o.observed for o in failed)
     expected = "; ".join(o.expected for o in failed)
@@ -56,5 +58,5 @@ def decide(
         note = f" ({known.upstream})" if known.upstream else ""
         return Verdict.KNOWN_DEVIATION, f"observed {observed}; RFC expects {expected}{note}", True
     if known is not None:
-        return Verdict.DEVIATES, f"observed {observed}; RFC expects {expected}; profile recorded {known.observed}", False
+        return Verdict.DEVIATES, f"observed {observed}; RFC expects {expected}; profile recorded {' | '.join(known.observed)}", False
     return Verdict.DEVIATES, f"observed {observed}; RFC expects {expected}", False

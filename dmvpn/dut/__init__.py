@@ -139,7 +139,7 @@ class DutSet:
             raise ValueError("a run needs at least one DUT")
         self.duts = duts
         self._close = close
-        self._links: dict[str, Link] = {}
+        self._links: dict[tuple[str, int], Link] = {}
 
     def for_role(self, role: str) -> Dut | None:
         """The DUT playing `role`; for "any", the hub if there is one."""
@@ -148,9 +148,13 @@ class DutSet:
         return self.duts.get(role)
 
     def link(self, dut: Dut) -> Link:
-        """One link per DUT for the whole run."""
-        key = dut.info.role
+        """One link per DUT for the run (a new one when the DUT was rebooted since: see generation)."""
+        key = (dut.info.role, getattr(dut, "generation", 0))
         if key not in self._links:
+            for old_key in [k for k in self._links if k[0] == dut.info.role]:
+                close = getattr(self._links.pop(old_key), "close", None)
+                if close:
+                    close()
             self._links[key] = dut.open_link()
         return self._links[key]
 
