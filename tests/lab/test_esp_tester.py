@@ -63,3 +63,20 @@ def test_registration_over_esp_is_answered(esp_lab, tester) -> None:
         assert any(s for s in states.values()), "the hub shows its SAs"
     finally:
         link.close()
+
+
+def test_fake_spoke_registers_over_esp(esp_lab) -> None:
+    """The fake spoke state machine runs unchanged over the ESP link (the link is just a Link)."""
+    from dmvpn.peers import FakeSpoke, PeerLoop, Tunnel
+
+    link = _link(esp_lab)
+    try:
+        spoke = FakeSpoke(ESP_TESTER, "10.255.0.252", "192.0.2.1", "10.255.0.1", tunnel=Tunnel(gre_key=42, holding_time=600))
+        loop = PeerLoop(link, [spoke])
+        loop.kick(spoke, spoke.register(loop.clock()))
+        assert loop.run_until(lambda: spoke.registered, 5), f"rejected: {[r.reason for r in link.rejected]}"
+        assert spoke.registration_reply.reqid == spoke.events[0].detail["reqid"]
+        cache = {e.protocol: e.nbma for e in esp_lab.nhrp_cache("hub")}
+        assert cache.get("10.255.0.252") == ESP_TESTER
+    finally:
+        link.close()
