@@ -18,7 +18,9 @@ A testbed is a YAML file::
       tunnel_pool: [10.255.0.128/25]
       nat_pool: [203.0.113.0/24]         # optional: "public" addresses for NAT cases
       allowed_prefixes: []               # optional: more destinations the interlock may allow
-    ipsec:                               # optional: manual SAs toward the DUT
+    ipsec:                               # optional: manual SAs toward the DUT (AES-GCM, transport mode)
+      tester_address: 192.0.2.250        # the tester's end of the SAs (routed to the tester)
+      nat_t: false                       # ESP in UDP 4500 (RFC 3948)
       spi_out: 0x1001
       spi_in: 0x2001
       aead: rfc4106(gcm(aes))
@@ -218,8 +220,10 @@ class TestbedDut(Dut):
         ipsec: dict[str, Any] = {}
         if "ipsec" in data:
             section = r.section("ipsec")
-            r.unknown(section, "ipsec", {"spi_out", "spi_in", "aead", "key_out", "key_in", "nat_t"})
+            r.unknown(section, "ipsec", {"tester_address", "spi_out", "spi_in", "aead", "key_out", "key_in", "nat_t"})
             ipsec = {
+                "tester_address": r.get(section, "ipsec", "tester_address", "ipv4", required=True),
+                "nat_t": bool(section.get("nat_t", False)),
                 "spi_out": r.get(section, "ipsec", "spi_out", "int32", required=True),
                 "spi_in": r.get(section, "ipsec", "spi_in", "int32", required=True),
                 "aead": r.get(section, "ipsec", "aead", "str", default="rfc4106(gcm(aes))"),
@@ -229,6 +233,8 @@ class TestbedDut(Dut):
             for key in ("spi_out", "spi_in"):
                 if ipsec[key] < 256:
                     raise _fail(name, f"ipsec.{key}", "SPI values 0-255 are reserved (RFC 4303)")
+            if ipsec["aead"] != "rfc4106(gcm(aes))":
+                raise _fail(name, "ipsec.aead", f"{ipsec['aead']!r}: only rfc4106(gcm(aes)) is supported for testbed SAs")
             for key in ("key_out", "key_in"):
                 if len(ipsec[key]) not in (20, 36):
                     raise _fail(name, f"ipsec.{key}", "AES-GCM needs a 16- or 32-byte key plus a 4-byte salt")
@@ -245,10 +251,41 @@ class TestbedDut(Dut):
                 r.get(section, "management", "username", "str", default=""),
                 int(r.get(section, "management", "port", "int32", default=22)),
             )
+        if ipsec:
+            extra_caps = {"esp", "anti-replay"} | ({"nat-t"} if ipsec["nat_t"] else set())
+            info = DutInfo(**{**info.__dict__, "capabilities": info.capabilities | extra_caps,
+                              "allowed_prefixes": info.allowed_prefixes})
         return cls(info, namespace, management, ipsec)
 
     def open_link(self) -> GreSocket:
         return GreSocket(Interlock(self.info.allowed_prefixes), netns=self.namespace)
+
+    # -- ESP with the SAs the file names (capability "esp") -------------------------------------
+
+    def esp_tester(self, nat_t: bool = False) -> str:
+        if not self.ipsec:
+            raise NotImplementedError("the testbed file has no ipsec section")
+        return self.ipsec["tester_address"]
+
+    def esp_link(self):
+        if not self.ipsec:
+            raise NotImplementedError("the testbed file has no ipsec section")
+        if getattr(self, "_esp_link", None) is None:
+            from dmvpn.transport.esp import EspLink
+            from dmvpn.wire.esp import EspSA
+
+            c = self.ipsec
+            algorithm = "aes-gcm-128" if len(c["key_out"]) == 20 else "aes-gcm-256"
+            nat_t = (4500, 4500) if c["nat_t"] else None
+            outbound = {(c["tester_address"], self.info.nbma): EspSA(c["spi_out"], algorithm, c["key_out"], nat_t=nat_t)}
+            inbound = {c["spi_in"]: EspSA(c["spi_in"], algorithm, c["key_in"], nat_t=nat_t)}
+            self._esp_link = EspLink(Interlock(self.info.allowed_prefixes), outbound, inbound, netns=self.namespace)
+        return self._esp_link
+
+    def set_evidence(self, link, recorder) -> None:
+        super().set_evidence(link, recorder)
+        if getattr(self, "_esp_link", None) is not None:
+            self._esp_link.recorder = recorder
 
     def cache(self) -> list[dict] | None:
         m = self.management

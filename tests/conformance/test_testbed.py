@@ -41,7 +41,9 @@ def test_example_loads() -> None:
         (lambda d: d["tester"].update(nbma_pool=["not-a-prefix"]), "tester.nbma_pool"),
         (lambda d: d.pop("tester"), "tester"),
         (lambda d: d["management"].update(kind="telnet"), "management.kind"),
-        (lambda d: d.update(ipsec={"spi_out": 5, "spi_in": 300, "key_out": "00" * 20, "key_in": "00" * 20}), "ipsec.spi_out"),
+        (lambda d: d.update(ipsec={"tester_address": "192.0.2.250", "spi_out": 5, "spi_in": 300, "key_out": "00" * 20, "key_in": "00" * 20}), "ipsec.spi_out"),
+        (lambda d: d.update(ipsec={"spi_out": 300, "spi_in": 300, "key_out": "00" * 20, "key_in": "00" * 20}), "ipsec.tester_address"),
+        (lambda d: d.update(ipsec={"tester_address": "192.0.2.250", "spi_out": 300, "spi_in": 301, "key_out": "00" * 7, "key_in": "00" * 20}), "ipsec.key_out"),
         (lambda d: d.update(extras={}), "extras"),
     ],
 )
@@ -76,3 +78,17 @@ def test_pytest_refuses_a_bad_testbed_before_running_anything(tmp_path) -> None:
     errors = [line for line in proc.stderr.splitlines() if "dut.nbma" in line]
     assert len(errors) == 1 and "'999.1.1.1'" in errors[0], proc.stderr
     assert "passed" not in proc.stdout and "failed" not in proc.stdout
+
+
+def test_ipsec_section_gives_an_esp_link() -> None:
+    data = _good()
+    data["ipsec"] = {"tester_address": "192.0.2.250", "spi_out": 0x1001, "spi_in": 0x2001,
+                     "key_out": "0x" + "11" * 20, "key_in": "0x" + "22" * 20, "nat_t": True}
+    dut = TestbedDut.from_dict(data, "t.yaml")
+    assert {"esp", "nat-t"} <= dut.info.capabilities and dut.esp_tester() == "192.0.2.250"
+    link = dut.esp_link()
+    try:
+        sa = link.outbound_sa("192.0.2.250")
+        assert sa.spi == 0x1001 and sa.nat_t == (4500, 4500)
+    finally:
+        link.close()
