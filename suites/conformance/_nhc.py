@@ -279,6 +279,11 @@ class Rig:
                 out.append(packet.outer_dst)
         return out
 
+    def expect_data_via_nhs(self, target: str, peer_nbma: str) -> None:
+        """Data for `target` goes via the NHS, not straight to the peer (no usable shortcut)."""
+        words = self.path_words(self.data_path(target), peer_nbma)
+        self.ctx.expect("data path", words in ("data sent via the NHS", "no data seen"), words, "data sent via the NHS")
+
     def path_words(self, destinations: list[str], peer_nbma: str) -> str:
         """Where data went, in fixed words."""
         if not destinations:

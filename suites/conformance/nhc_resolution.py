@@ -187,8 +187,7 @@ def test_nak_installs_no_shortcut(ctx: CaseContext) -> None:
     found = rig.wait_shortcut(target, present=True, timeout=ctx.quiet / 3)
     if found is not False:
         ctx.expect("no shortcut", not found, "shortcut installed from a NAK" if found else "no shortcut", "no shortcut")
-    words = rig.path_words(rig.data_path(target), peer[0])
-    ctx.expect("data path", words in ("data sent via the NHS", "no data seen"), words, "data sent via the NHS")
+    rig.expect_data_via_nhs(target, peer[0])
 
 
 @case(

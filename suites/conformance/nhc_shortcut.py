@@ -214,8 +214,7 @@ def test_expired_shortcut_is_discarded(ctx: CaseContext) -> None:
     found = rig.shortcut_for(target)
     if found is not False:
         ctx.expect("shortcut discarded", not found, "shortcut kept after its holding time" if found else "shortcut gone", "shortcut gone")
-    words = rig.path_words(rig.data_path(target), peer[0])
-    ctx.expect("data path", words in ("data sent via the NHS", "no data seen"), words, "data sent via the NHS")
+    rig.expect_data_via_nhs(target, peer[0])
 
 
 @case(
@@ -271,5 +270,4 @@ def test_purge_removes_the_shortcut(ctx: CaseContext) -> None:
     found = rig.wait_shortcut(target, present=False, timeout=ctx.quiet / 3)
     if found is not False:
         ctx.expect("shortcut purged", not found, "shortcut kept" if found else "shortcut gone", "shortcut gone")
-    words = rig.path_words(rig.data_path(target), peer[0])
-    ctx.expect("data path", words in ("data sent via the NHS", "no data seen"), words, "data sent via the NHS")
+    rig.expect_data_via_nhs(target, peer[0])
