@@ -68,6 +68,7 @@ from typing import Any
 
 from dmvpn.engines.sendmmsg import IoVec, MMsgHdr, _libc
 from dmvpn.transport.interlock import Interlock
+from dmvpn.wire.checksum import checksum_adjust
 from dmvpn.wire import constants as C
 from dmvpn.wire import templates as T
 
@@ -885,10 +886,7 @@ def null_reply(packet: bytes | bytearray) -> bytes | None:
     old = (data[nh + 16] << 8) | op
     data[nh + 17] = op + 1
     hc = (data[nh + 12] << 8) | data[nh + 13]
-    s = (~hc & 0xFFFF) + (~old & 0xFFFF) + (old + 1)
-    s = (s & 0xFFFF) + (s >> 16)
-    s = (s & 0xFFFF) + (s >> 16)
-    struct.pack_into(">H", data, nh + 12, ~s & 0xFFFF)
+    struct.pack_into(">H", data, nh + 12, checksum_adjust(hc, old, old + 1))
     data[12:16], data[16:20] = packet[16:20], packet[12:16]
     return bytes(data)
 
@@ -1025,11 +1023,9 @@ def null_responder_main(argv: Sequence[str] | None = None) -> int:
             old = (txbuf[o + nh + 16] << 8) | op
             txbuf[o + nh + 17] = op + 1
             hc = (txbuf[o + nh + 12] << 8) | txbuf[o + nh + 13]
-            s = (~hc & 0xFFFF) + (~old & 0xFFFF) + old + 1
-            s = (s & 0xFFFF) + (s >> 16)
-            s = (s & 0xFFFF) + (s >> 16)
-            txbuf[o + nh + 12] = (~s >> 8) & 0xFF
-            txbuf[o + nh + 13] = ~s & 0xFF
+            adjusted = checksum_adjust(hc, old, old + 1)
+            txbuf[o + nh + 12] = adjusted >> 8
+            txbuf[o + nh + 13] = adjusted & 0xFF
             txbuf[o + 12 : o + 16] = rxbuf[off + 16 : off + 20]
             txbuf[o + 16 : o + 20] = src
             names[16 * out + 4 : 16 * out + 8] = src

@@ -24,6 +24,14 @@ def inet_checksum(data: bytes | bytearray | memoryview) -> int:
     return ~r & 0xFFFF
 
 
+def checksum_adjust(checksum: int, old_word: int, new_word: int) -> int:
+    """RFC 1624 eqn. 3: the stored checksum after one 16-bit word of the covered data changes."""
+    s = (~checksum & 0xFFFF) + (~old_word & 0xFFFF) + new_word
+    s = (s & 0xFFFF) + (s >> 16)
+    s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
 def nhrp_checksum_ok(packet: bytes) -> bool:
     """True when the checksum of the NHRP packet (exactly ar$pktsz bytes) verifies."""
     return inet_checksum(packet) == 0

@@ -121,3 +121,14 @@ def test_reply_answers_request() -> None:
     assert reply.answers(_reg())
     reply.payload.reqid = 2
     assert not reply.answers(_reg())
+
+
+def test_checksum_adjust_equals_recomputation() -> None:
+    from dmvpn.wire.checksum import checksum_adjust
+
+    data = bytearray(bytes(_reg()))
+    old = (data[16] << 8) | data[17]
+    data[17] = 4  # Registration Request -> Reply
+    stored = struct.unpack_from("!H", data, 12)[0]
+    struct.pack_into("!H", data, 12, checksum_adjust(stored, old, (data[16] << 8) | data[17]))
+    assert nhrp_checksum_ok(bytes(data))
