@@ -1,27 +1,32 @@
 """pytest entry point of the conformance suites: options, the DUT, evidence, verdicts, reports.
 
 `pytest suites/conformance` runs the cases against the embedded lab; `--testbed FILE` against
-external gear. Each case function is called by this plugin with a `CaseContext`; the verdict
-decides the pytest outcome:
+external gear. Each case function is called by this plugin with a `CaseContext`, under the run
+policy of `dmvpn.conformance.runner` (health after every case, crashes as findings, inconclusive
+cases retried once); the verdict decides the pytest outcome through `dmvpn.conformance.outcome`:
 
   regression mode (default): passed when the DUT behaves as its expectations profile records
       (conforms, or deviates exactly as recorded: shown as xfail), failed otherwise, including a
       recorded deviation that is gone;
-  certify mode: failed for every deviation, recorded or not.
+  certify mode: failed for every deviation, recorded or not;
+  either mode: a case that could not test (inconclusive, or a harness error) fails, with the
+      reason; a case that does not apply is skipped with the reason.
 
-Not-applicable cases are skipped with the reason. Results land in reports/<run id>/.
+`--shuffle SEED` runs the cases in an order drawn from SEED (verdicts must not depend on order).
+Results land in reports/<run id>/.
 """
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 
 from dmvpn.conformance.case import CaseInfo
+from dmvpn.conformance.outcome import Outcome, outcome
 from dmvpn.conformance.profile import ExpectationsProfile, load_profile
-from dmvpn.conformance.runner import CaseResult, run_case
-from dmvpn.conformance.verdict import Verdict
+from dmvpn.conformance.runner import CaseRunner
 
 EXPECTATIONS = Path(__file__).resolve().parent.parent / "suites" / "expectations"
 
@@ -36,6 +41,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--reports", default=None, help="where runs land (default: reports/)")
     group.addoption("--run-dir", default=None, help="write this run's results into this exact directory")
     group.addoption("--progress", action="store_true", help="print one line per case with its verdict")
+    group.addoption("--shuffle", default=None, metavar="SEED",
+                    help="run the conformance cases in an order drawn from SEED (an integer, or 'random')")
+    group.addoption("--reproduce", type=int, default=3, metavar="N",
+                    help="replay a crashing case's packets on N freshly booted DUTs (default 3; 0: do not)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -69,7 +78,11 @@ class _Session:
         self.evidence = self.run_dir / "evidence"
         self.evidence.mkdir(exist_ok=True)
         self._profiles: dict[str, ExpectationsProfile | None] = {}
-        self.results: list[CaseResult] = config._dmvpn_results  # type: ignore[attr-defined]
+        self.results = config._dmvpn_results  # type: ignore[attr-defined]
+        self.runner = CaseRunner(
+            self.duts.link, self.evidence, self.profile, reproduce=config.getoption("--reproduce"),
+            progress=lambda message: _say(config, f"   {message}") if config.getoption("--progress") else None,
+        )
 
     def profile(self, implementation: str) -> ExpectationsProfile | None:
         if implementation not in self._profiles:
@@ -81,7 +94,9 @@ class _Session:
 
         try:
             primary = self.duts.primary.info
-            frame = write_conformance((r.row() for r in self.results), self.run_dir, primary.name, primary.implementation)
+            mode = self.config.getoption("--mode")
+            rows = (dict(r.row(), outcome=outcome(r.verdict, r.as_recorded, mode).value, mode=mode) for r in self.results)
+            frame = write_conformance(rows, self.run_dir, primary.name, primary.implementation)
             counts = frame["verdict"].value_counts().to_dict() if len(frame) else {}
             self.config._dmvpn_summary = (self.run_dir, counts)  # type: ignore[attr-defined]
         finally:
@@ -131,6 +146,29 @@ def ctx(dmvpn_session):
     return None
 
 
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    seed = config.getoption("--shuffle")
+    if seed is None:
+        return
+    if seed == "random":
+        seed = str(random.SystemRandom().randrange(2**32))
+    try:
+        number = int(seed)
+    except ValueError:
+        raise pytest.UsageError(f"--shuffle takes an integer seed or 'random', not {seed!r}") from None
+    config._dmvpn_shuffle = number  # type: ignore[attr-defined]
+    cases = [i for i, item in enumerate(items) if _case_info(item) is not None]
+    order = [items[i] for i in cases]
+    random.Random(number).shuffle(order)
+    for i, item in zip(cases, order):
+        items[i] = item
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    seed = getattr(config, "_dmvpn_shuffle", None)
+    return f"dmvpn: conformance cases shuffled with --shuffle {seed}" if seed is not None else None
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     config._dmvpn_total = sum(1 for item in session.items if _case_info(item) is not None)  # type: ignore[attr-defined]
@@ -165,32 +203,28 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
     if info is None:
         return None
     session: _Session = pyfuncitem.funcargs["dmvpn_session"]
-    dut = session.duts.for_role(info.role)
-    if dut is None:
-        result = CaseResult(info, Verdict.NOT_APPLICABLE, f"no DUT plays the {info.role} role in this run", True, None)
-    else:
-        result = run_case(pyfuncitem.obj, info, dut, session.duts.link(dut), session.evidence, session.profile(dut.info.implementation))
+    result = session.runner.run(pyfuncitem.obj, info, session.duts.for_role(info.role))
     session.results.append(result)
     config = pyfuncitem.config
+    mode = config.getoption("--mode")
+    decided = outcome(result.verdict, result.as_recorded, mode)
     if config.getoption("--progress"):
         total = getattr(config, "_dmvpn_total", 0)
-        mark = "" if result.as_recorded else "   <- not as recorded"
+        mark = {Outcome.FAIL: "   <- not as recorded" if mode == "regression" else "   <- deviates",
+                Outcome.INCOMPLETE: "   <- could not test"}.get(decided, "")
         _say(config, f"   [{len(session.results):3d}/{total}] {info.case_id:<8} {result.verdict.value:<16} {info.clause}{mark}")
-    mode = config.getoption("--mode")
     header = f"{info.case_id} [{info.clause}, {info.level}]: {result.verdict.value}: {result.detail}"
+    if result.notes:
+        header += "\n" + "\n".join(f"  note: {n}" for n in result.notes)
     if result.dut_log:
-        header += f"\n--- DUT log (tail) ---\n{result.dut_log[-4000:]}"
-    if result.verdict is Verdict.NOT_APPLICABLE:
+        header += f"\n--- DUT log during the case (tail) ---\n{result.dut_log[-4000:]}"
+    if decided is Outcome.SKIP:
         pytest.skip(f"{info.case_id}: not applicable: {result.detail}")
-    if result.verdict is Verdict.ERROR:
+    if decided is Outcome.INCOMPLETE:
+        pytest.fail(f"could not test: {header}", pytrace=False)
+    if decided is Outcome.FAIL:
         pytest.fail(header, pytrace=False)
-    if mode == "certify":
-        if result.verdict in (Verdict.DEVIATES, Verdict.KNOWN_DEVIATION):
-            pytest.fail(header, pytrace=False)
-        return True
-    if not result.as_recorded:
-        pytest.fail(header, pytrace=False)
-    if result.verdict is Verdict.KNOWN_DEVIATION:
+    if decided is Outcome.XFAIL:
         pytest.xfail(header)
     return True
 

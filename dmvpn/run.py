@@ -6,7 +6,8 @@ benchmarks. Everything lands in one reports/<run id>/ with report.html.
 
 Exit status: 0 when every case ran and the DUT behaved as its expectations profile records
 (regression semantics: a certification lists its deviations in the report either way), 1 when a
-case deviated unexpectedly (or a recorded deviation is gone), 2 when the run could not be done.
+case deviated unexpectedly (or a recorded deviation is gone), 2 when the run could not be done,
+3 when nothing failed but some case could not test (inconclusive: the certification is incomplete).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="regression: fail on behaviour the expectations profile does not record; certify: fail on every deviation")
     run.add_argument("--reports", type=Path, default=None, help="where runs land (default: reports/)")
     run.add_argument("--scale", action="store_true", help="performance: the long scale runs too")
+    run.add_argument("--shuffle", default=None, metavar="SEED", help="conformance: run the cases in an order drawn from SEED ('random' for a new one)")
+    run.add_argument("--reproduce", type=int, default=3, metavar="N", help="conformance: replay a crashing case on N freshly booted DUTs (default 3)")
     run.set_defaults(func=cmd_run)
 
 
@@ -48,14 +51,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.suite in ("all", "wire"):
         statuses.append(_part("wire self-check", lambda: wire_selfcheck(run_dir)))
     if args.suite in ("all", "conformance"):
-        statuses.append(_part("conformance", lambda: run_conformance(run_dir, args.testbed, args.mode)))
+        statuses.append(_part("conformance", lambda: run_conformance(run_dir, args.testbed, args.mode, args.shuffle, args.reproduce)))
     if args.suite in ("all", "performance"):
         statuses.append(_part("performance", lambda: run_performance_part(run_dir, args.testbed, scale=args.scale)))
     from dmvpn.results.report import render_report
 
     report = render_report(run_dir)
     print(f"dmvpn run: report {report}")
-    return max(statuses) if statuses else 0
+    return overall_status(statuses)
+
+
+def overall_status(statuses: list[int]) -> int:
+    """Failed (1) over could not run (2) over incomplete (3) over ok (0)."""
+    for status in (1, 2, 3):
+        if status in statuses:
+            return status
+    return 0
 
 
 def _part(name: str, fn) -> int:
@@ -68,7 +79,8 @@ def _part(name: str, fn) -> int:
     except Exception as exc:  # one part failing to run does not hide the others' results
         print(f"   {name} could not run: {type(exc).__name__}: {exc}", file=sys.stderr)
         status = 2
-    print(f"== {name}: {'ok' if status == 0 else 'FAILED' if status == 1 else 'could not run'} ({time.monotonic() - start:.0f} s)")
+    words = {0: "ok", 1: "FAILED", 3: "INCOMPLETE"}.get(status, "could not run")
+    print(f"== {name}: {words} ({time.monotonic() - start:.0f} s)")
     return status
 
 
@@ -126,17 +138,34 @@ def wire_selfcheck(run_dir: Path) -> int:
 # -- conformance ------------------------------------------------------------------------------
 
 
-def run_conformance(run_dir: Path, testbed: Path | None, mode: str) -> int:
+def run_conformance(run_dir: Path, testbed: Path | None, mode: str, shuffle: str | None = None, reproduce: int = 3) -> int:
+    """The suites through pytest; the status comes from the cases' outcomes (one policy:
+    dmvpn.conformance.outcome), not from pytest's exit code."""
     import pytest
 
+    from dmvpn.conformance.outcome import EXIT_NOT_RUN, Outcome, exit_status
+    from dmvpn.results import load_conformance
+
     argv = [str(SUITES / "conformance"), "-o", "addopts=", "--run-dir", str(run_dir), "--mode", mode, "--progress",
-            "-p", "no:cacheprovider", "-p", "no:terminal"]
+            "-p", "no:cacheprovider", "-p", "no:terminal", "--reproduce", str(reproduce)]
     if testbed is not None:
         argv += ["--testbed", str(testbed)]
+    if shuffle is not None:
+        argv += ["--shuffle", shuffle]
     code = pytest.main(argv)
-    if code in (0, 1):
-        return int(code)
-    return 2
+    try:
+        frame = load_conformance(run_dir)
+    except FileNotFoundError:
+        return EXIT_NOT_RUN
+    if code not in (0, 1) or frame.empty:
+        return EXIT_NOT_RUN
+    outcomes = [Outcome(o) for o in frame["outcome"]]
+    counts = frame["verdict"].value_counts()
+    print("   verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+    status = exit_status(outcomes)
+    if status == 3:
+        print(f"   certification incomplete: {sum(o is Outcome.INCOMPLETE for o in outcomes)} cases could not test")
+    return status
 
 
 # -- performance ------------------------------------------------------------------------------

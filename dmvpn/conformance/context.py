@@ -4,6 +4,12 @@ Cases never assert. They observe through `expect_*`, each of which records one `
 (what the RFC expects, what was seen, in short fixed words) and returns what it found so the case
 can go on. The words of `observed` are what expectations profiles record, so they are stable:
 "Registration Reply codes [0]", "no reply within 2.0 s", "Error Indication code 1".
+
+What a case needs before it can test anything (a spoke registered, the DUT's state readable) is a
+precondition (`precondition`): when one fails the case could not test, whatever else it saw.
+
+Exchanges are isolated: the link is drained before anything is sent, and a reply (Resolution,
+Registration or Purge Reply) counts only when it answers a request this case sent (its request ID).
 """
 
 from __future__ import annotations
@@ -42,6 +48,31 @@ class Observation:
     conforms: bool
     observed: str
     expected: str
+    #: a condition the case needs before it can test (not a requirement on the DUT)
+    precondition: bool = False
+
+
+#: NHRP types that answer a request, matched to it by request ID
+REPLY_TYPES = frozenset({C.PacketType.RESOLUTION_REPLY, C.PacketType.REGISTRATION_REPLY, C.PacketType.PURGE_REPLY})
+
+
+def nhrp_request_id(raw: bytes, any_type: bool = False) -> tuple[int, int] | None:
+    """(NHRP type, request ID) of an IPv4/GRE/NHRP packet of types 1-6 (of any type with
+    `any_type`: what a DUT would read there), from the raw bytes (malformed packets too, as far as
+    those bytes are there), or None."""
+    if len(raw) < 20 or raw[0] >> 4 != 4:
+        return None
+    gre = (raw[0] & 0x0F) * 4
+    if len(raw) < gre + 4 or raw[gre + 2 : gre + 4] != b"\x20\x01":
+        return None
+    flags = raw[gre]
+    nhrp = gre + 4 + 4 * bool(flags & 0x80) + 4 * bool(flags & 0x20) + 4 * bool(flags & 0x10)
+    if len(raw) < nhrp + 28:
+        return None
+    op_type = raw[nhrp + 17]
+    if not (any_type or 1 <= op_type <= 6):
+        return None
+    return op_type, int.from_bytes(raw[nhrp + 24 : nhrp + 28], "big")
 
 
 def describe(packet: GrePacket | None) -> str:
@@ -79,6 +110,10 @@ class CaseContext:
     observations: list[Observation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     _identities: int = 0
+    #: request IDs of the NHRP requests and replies this case sent: what a reply may answer
+    sent_reqids: set[int] = field(default_factory=set)
+    #: per-case state of the suites' helpers (e.g. the case's tester spokes)
+    scratch: dict = field(default_factory=dict)
 
     # -- identities ----------------------------------------------------------------------------
 
@@ -123,10 +158,43 @@ class CaseContext:
         accept: Callable[[GrePacket | None, bytes], bool] | None = None,
         stop_after: int | None = None,
     ) -> Exchange:
-        """Send these exact bytes; collect what the DUT sends back within the window."""
-        if isinstance(packets, (bytes, bytearray)):
-            packets = [bytes(packets)]
-        return send_and_collect(self.link, packets, self.window if window is None else window, accept or self.from_dut, stop_after)
+        """Send these exact bytes; collect what the DUT sends back within the window.
+
+        Before sending, what earlier exchanges (or cases) left on the link is drained; a reply is
+        accepted only when it answers a request of this case (see `answers_this_case`)."""
+        packets = [bytes(packets)] if isinstance(packets, (bytes, bytearray)) else [bytes(p) for p in packets]
+        if packets:
+            self.drain()
+            for packet in packets:
+                found = nhrp_request_id(packet, any_type=True)
+                if found is not None:
+                    self.sent_reqids.add(found[1])
+                    self.dut.sent_reqids.add(found[1])
+        base = accept or self.from_dut
+
+        def accepted(parsed: GrePacket | None, raw: bytes) -> bool:
+            return base(parsed, raw) and self.answers_this_case(raw)
+
+        return send_and_collect(self.link, packets, self.window if window is None else window, accepted, stop_after)
+
+    def answers_this_case(self, raw: bytes) -> bool:
+        """False for a reply to a request another case (or probe) of the run sent: a stale answer.
+
+        A reply counts when its request ID is of this case's (the same peer's: the upper 16 bits,
+        so that an answer with a mangled low part is still seen as the wrong answer it is) or is one
+        nobody in this run sent."""
+        found = nhrp_request_id(raw)
+        if found is None or found[0] not in REPLY_TYPES:
+            return True
+        reqid = found[1]
+        return (reqid >> 16) in {r >> 16 for r in self.sent_reqids} or reqid not in self.dut.sent_reqids
+
+    def drain(self, limit: int = 10000) -> int:
+        """Throw away what is waiting on the link (bounded: a link that never runs dry is a bug)."""
+        for n in range(limit):
+            if self.link.recv(0) is None:
+                return n
+        return limit
 
     def ask(self, packet: bytes, window: float | None = None) -> Exchange:
         """Send one request and wait for the first NHRP answer from the DUT (or the window)."""
@@ -138,6 +206,15 @@ class CaseContext:
         observation = Observation(what, conforms, observed, expected)
         self.observations.append(observation)
         return observation
+
+    def precondition(self, what: str, met: bool, observed: str, expected: str) -> bool:
+        """Record a condition the case needs before it can test; when unmet the case is inconclusive."""
+        self.observations.append(Observation(what, bool(met), observed, expected, precondition=True))
+        return bool(met)
+
+    @property
+    def preconditions_met(self) -> bool:
+        return all(o.conforms for o in self.observations if o.precondition)
 
     def expect(self, what: str, condition: bool, observed: str, expected: str) -> bool:
         self.observe(what, bool(condition), observed, expected)
@@ -207,10 +284,12 @@ class CaseContext:
         return self.expect("discard", not bad and not broken, observed, want)
 
     def cache(self) -> list[dict] | None:
-        """The DUT's NHRP cache, or None (with a note) when it cannot be read right now."""
+        """The DUT's NHRP cache; None when this DUT has no management plane for it (the case checks
+        what it can without), or when reading it failed (a failed precondition: could not test)."""
         try:
             return self.dut.cache()
-        except Exception as exc:  # a crashed daemon, no management access, ...
+        except Exception as exc:  # a crashed daemon, a management session that broke, ...
+            self.precondition("the DUT's cache readable", False, "management plane unreadable", "the DUT's cache read")
             self.note(f"DUT state unavailable: {type(exc).__name__}: {str(exc)[:200]}")
             return None
 

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import secrets
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from dmvpn.peers import FakeNHS, Link, MemoryLink, Tunnel
+from dmvpn.wire import constants as C
+
+from .crash import frr_crash_signature
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,16 @@ class DutInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class HealthState:
+    """What the DUT adapter can tell about the DUT right now, cheaply."""
+
+    alive: bool
+    why: str = ""
+    #: identities of the DUT's processes (pids): a change between two looks is a restart
+    ids: tuple = ()
+
+
 def address_pool(*networks: str, skip: set[str] = frozenset()) -> tuple[str, ...]:
     out = []
     for net in networks:
@@ -56,7 +71,12 @@ class Dut:
         self.info = info
         self._nbma: Iterator[str] = itertools.cycle(info.tester_nbma)
         self._proto: Iterator[str] = iter(info.tester_proto)
-        self._reqid = itertools.count(0x10000, 0x10000)
+        # Request IDs start at a random point per run: no run's IDs are another's (external gear
+        # keeps state across runs), and never 0.
+        self._reqid = itertools.count(0x10000 * (1 + secrets.randbelow(0x8000)), 0x10000)
+        self._probe: tuple[str, str] | None = None
+        #: every request ID the run sent to this DUT: a reply carrying one of another case is stale
+        self.sent_reqids: set[int] = set()
 
     def allocate_identity(self) -> tuple[str, str]:
         """A (NBMA, tunnel address) pair no earlier case of this run used as a tunnel address."""
@@ -103,7 +123,63 @@ class Dut:
     def health(self) -> tuple[bool, str]:
         return True, "no health check for this DUT"
 
+    def health_state(self) -> HealthState:
+        """Alive or not, and the process identities (a DUT without management: from `health`)."""
+        alive, why = self.health()
+        return HealthState(alive, why)
+
+    def answers_probe(self, link: Link, window: float | None = None, attempts: int = 3) -> bool | None:
+        """Whether the DUT answers a valid request now (None: this DUT has no probe, e.g. a spoke).
+
+        A hub is asked for a registration from one tester identity kept for probing, up to
+        `attempts` times (a spoke retransmits too: one lost answer is not a dead DUT)."""
+        if self.info.role != "hub":
+            return None
+        from dmvpn.wire import templates as T
+        from dmvpn.wire.fastparse import ParseError, parse_ipv4_gre
+
+        if self._probe is None:
+            self._probe = self.allocate_identity()
+        nbma, proto = self._probe
+        info = self.info
+        window = info.reply_window if window is None else window
+        for _ in range(attempts):
+            reqid = self.reqid_base()
+            self.sent_reqids.add(reqid)
+            link.send(T.registration_request(
+                outer_src=nbma, outer_dst=info.nbma, src_proto=proto, dst_proto=info.proto, gre_key=info.gre_key,
+                reqid=reqid, hopcnt=1, mtu=1400, holding_time=info.holding_time, password=info.password,
+                nhs_nbma=info.nbma, nhs_proto=info.proto).packet)
+            deadline = time.monotonic() + window
+            while (left := deadline - time.monotonic()) > 0:
+                raw = link.recv(left)
+                if raw is None:
+                    break
+                try:
+                    view = parse_ipv4_gre(raw).nhrp
+                except ParseError:
+                    continue
+                if view is not None and view.op_type == C.PacketType.REGISTRATION_REPLY and view.reqid == reqid:
+                    return True
+        return False
+
     def log(self) -> str:
+        return ""
+
+    def log_mark(self) -> int:
+        """A position in the DUT's log: `log_since(mark)` is what was written after it."""
+        return len(self.log())
+
+    def log_since(self, mark: int) -> str:
+        return self.log()[mark:]
+
+    def crash_signature(self, log: str) -> str | None:
+        """The signal and top backtrace frames of a crash logged in `log`, or None."""
+        return frr_crash_signature(log)
+
+    def reset_state(self) -> str:
+        """Give the next case a DUT state no earlier case shaped (e.g. clear the NHRP cache), as far
+        as the management plane allows. Returns what was done ("" for nothing); raises on failure."""
         return ""
 
     # -- ESP (DUTs with the "esp" capability) --------------------------------------------------
@@ -120,10 +196,11 @@ class Dut:
         """The DUT's ESP counters (integrity failures, replays, ...), or None when unreadable."""
         return None
 
-    def recover(self) -> str:
-        """Bring a DUT that stopped answering back (e.g. restart a crashed daemon).
+    def recover(self, force: bool = False) -> str:
+        """Bring a DUT that went down back (lab: a fresh boot); with `force`, also one that looks
+        alive (it stopped answering, or a case wants a freshly booted DUT).
 
-        Returns what was done ("" when nothing was needed); raises when it cannot.
+        Returns what was done ("" when nothing was needed or possible); raises when it cannot.
         """
         return ""
 
@@ -195,14 +272,50 @@ class InProcessDut(Dut):
         )
         super().__init__(info)
         self.nhs = FakeNHS(info.nbma, info.proto, tunnel=Tunnel(info.gre_key, info.holding_time), faults=faults)
+        self.generation = 0
+        self._log: list[str] = []
+        #: self-tests: make the management plane fail (cache reads raise)
+        self.management_broken = False
 
     def open_link(self) -> Link:
         return MemoryLink(self.nhs)
 
     def cache(self) -> list[dict]:
+        if self.management_broken:
+            raise ConnectionError("the in-process NHS's management plane is broken")
         return [{"proto": b.proto, "nbma": b.nbma, "claimed_nbma": b.claimed_nbma} for b in self.nhs.cache.values()]
 
+    def crash(self) -> None:
+        """Self-tests: the NHS dies now (as a daemon killed by a signal)."""
+        self.nhs.crashed = True
+
     def health(self) -> tuple[bool, str]:
-        if "silent" in self.nhs.faults:
-            return False, "the in-process NHS is configured silent"
+        if self.nhs.crashed:
+            if not self._log or "Received signal" not in self._log[-1]:
+                # what an FRR daemon's crash handler writes; the same parser reads it
+                self._log.append("NHRP: Received signal 11 at 0 (si_addr 0x0, PC 0x0); aborting...\n"
+                                 "NHRP: /usr/lib/dmvpn/fake-nhs(receive+0x10) [0x1000]\n")
+            return False, "the in-process NHS has crashed"
         return True, "in-process"
+
+    def answers_probe(self, link: Link, window: float | None = None, attempts: int = 3) -> bool | None:
+        # Alive is answering here: a fault such as "silent" is about the requests under test, not
+        # the process (which a real DUT's management plane would show running).
+        return not self.nhs.crashed
+
+    def log(self) -> str:
+        return "".join(self._log)
+
+    def reset_state(self) -> str:
+        self.nhs.cache.clear()
+        return "cleared the NHS's cache"
+
+    def recover(self, force: bool = False) -> str:
+        if not (force or self.nhs.crashed):
+            return ""
+        old = self.nhs
+        self.nhs = FakeNHS(old.nbma, old.proto, tunnel=old.tunnel, faults=old.faults)
+        for name in ("forward_to_clients", "routes", "hopcnt", "redirect", "proto6"):
+            setattr(self.nhs, name, getattr(old, name))
+        self.generation += 1
+        return "restarted the in-process NHS"

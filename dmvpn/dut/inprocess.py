@@ -50,11 +50,18 @@ class InProcessSpokeDut(Dut):
             },
         )
         super().__init__(info)
-        self.spoke = FakeSpoke(
-            info.nbma, info.proto, NHS_NBMA, NHS_PROTO, tunnel=Tunnel(info.gre_key, holding_time, 1400),
-            reqids=ReqIds(1), lan=info.extra["lan"], retry_timeout=0.2, faults=faults,
-        )
+        self.faults = frozenset(faults)
+        self.spoke = self._new_spoke()
         self.link: MemoryLink | None = None
+        self.generation = 0
+        self._log: list[str] = []
+
+    def _new_spoke(self) -> FakeSpoke:
+        info = self.info
+        return FakeSpoke(
+            info.nbma, info.proto, NHS_NBMA, NHS_PROTO, tunnel=Tunnel(info.gre_key, info.holding_time, 1400),
+            reqids=ReqIds(1), lan=info.extra["lan"], retry_timeout=0.2, faults=self.faults,
+        )
 
     def open_link(self) -> Link:
         self.link = MemoryLink(self.spoke)
@@ -92,3 +99,26 @@ class InProcessSpokeDut(Dut):
         if self.spoke.crashed:
             return False, "the in-process spoke has crashed"
         return True, "in-process"
+
+    def log(self) -> str:
+        return "".join(self._log)
+
+    def health_state(self):
+        alive, why = self.health()
+        if not alive and not self._log:
+            self._log.append("NHRP: Received signal 11 at 0 (si_addr 0x0, PC 0x0); aborting...\n"
+                             "NHRP: /usr/lib/dmvpn/fake-spoke(receive+0x10) [0x1000]\n")
+        return super().health_state()
+
+    def reset_state(self) -> str:
+        self.spoke.cache.clear()
+        self.spoke.shortcuts.clear()
+        return "cleared the spoke's cache and shortcuts"
+
+    def recover(self, force: bool = False) -> str:
+        if not (force or self.spoke.crashed):
+            return ""
+        self.spoke = self._new_spoke()
+        self._log.clear()
+        self.generation += 1
+        return "restarted the in-process spoke"

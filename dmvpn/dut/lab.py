@@ -10,9 +10,74 @@ from dmvpn.lab.mgmt import parse_shortcuts
 from dmvpn.lab.topology import TESTER_EXTRA_NETS, TESTER_NBMA, TESTER_POOL, TESTER_TUNNEL
 from dmvpn.transport import GreSocket, Interlock
 
-from . import Dut, DutInfo, DutSet, address_pool
+from . import Dut, DutInfo, DutSet, HealthState, address_pool
 
 LAB_PREFIXES = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+
+#: the daemons a lab DUT needs, and how their pids are read (one cheap exec, no vtysh)
+_PIDS = ('for d in zebra nhrpd; do p=; read p < /run/frr/$d.pid 2>/dev/null; '
+         'if [ -n "$p" ] && [ -e /proc/$p/exe ]; then echo "$d $p"; else echo "$d -"; fi; done')
+
+
+class LabNodeMixin:
+    """What the lab's DUTs (hub and spoke) share: health, logs and state resets on their node."""
+
+    lab: Lab
+    node: str
+
+    def health(self) -> tuple[bool, str]:
+        state = self.health_state()
+        return state.alive, state.why
+
+    def health_state(self) -> HealthState:
+        """Guest running and zebra and nhrpd alive, from their pid files (answering is the probe's job)."""
+        guest = self.lab.guest(self.node)
+        if not guest.alive():
+            return HealthState(False, "guest down")
+        try:
+            out = guest.exec(_PIDS, timeout=10).stdout
+        except Exception as exc:
+            return HealthState(False, f"command channel: {type(exc).__name__}: {exc}")
+        pids = dict(line.split() for line in out.splitlines() if len(line.split()) == 2)
+        missing = sorted(d for d in ("zebra", "nhrpd") if not pids.get(d, "-").isdigit())
+        if missing:
+            return HealthState(False, f"{', '.join(missing)} not running")
+        return HealthState(True, "ok", (self.ref.generation, pids["zebra"], pids["nhrpd"]))
+
+    def _log_path(self):
+        return self.lab.run_dir / self.node / "nhrpd.log"
+
+    def log(self) -> str:
+        return self.lab.logs(self.node)
+
+    def log_mark(self) -> int:
+        path = self._log_path()
+        return path.stat().st_size if path.exists() else 0
+
+    def log_since(self, mark: int) -> str:
+        path = self._log_path()
+        if not path.exists():
+            return ""
+        with open(path, "rb") as f:
+            if f.seek(0, 2) < mark:
+                mark = 0  # a new log (the lab was rebooted since the mark)
+            f.seek(mark)
+            return f.read().decode(errors="replace")
+
+    def _vtysh(self, *commands: str) -> str:
+        argv = ["vtysh", "-d", "nhrpd"]
+        for command in commands:
+            argv += ["-c", command]
+        result = self.lab.exec(self.node, argv, timeout=15)
+        result.check(f"vtysh on {self.node}")
+        return result.stdout
+
+    def recover(self, force: bool = False) -> str:
+        """A DUT that went down (a crashed nhrpd), or any with `force`: reboot the lab, so the next
+        case meets a clean DUT (a restarted nhrpd alone was seen to crash again on valid packets)."""
+        if not force and self.health_state().alive:
+            return ""
+        return self.ref.reboot()
 
 
 def frr_version(lab: Lab, node: str) -> str:
@@ -75,7 +140,7 @@ def _ref(lab: "Lab | LabRef") -> LabRef:
     return lab if isinstance(lab, LabRef) else LabRef(lab)
 
 
-class LabDut(Dut):
+class LabDut(LabNodeMixin, Dut):
     """The lab's hub as the DUT (role hub)."""
 
     def __init__(self, lab: "Lab | LabRef", node: str = "hub", owns_lab: bool = True) -> None:
@@ -124,19 +189,9 @@ class LabDut(Dut):
             for e in self.lab.nhrp_cache(self.node)
         ]
 
-    def health(self) -> tuple[bool, str]:
-        health = self.lab.health(self.node)
-        if health.ok:
-            return True, "ok"
-        if not health.guest_alive:
-            return False, "guest down"
-        missing = sorted(name for name, pid in health.daemons.items() if not pid)
-        if missing:
-            return False, f"{', '.join(missing)} not running"
-        return False, "vtysh not answering"
-
-    def log(self) -> str:
-        return self.lab.logs(self.node)
+    def reset_state(self) -> str:
+        """Every binding earlier cases made goes (static, local and NHS entries stay)."""
+        return self._vtysh("clear ip nhrp cache").strip()
 
     @property
     def lab(self) -> Lab:
@@ -146,13 +201,6 @@ class LabDut(Dut):
     def generation(self) -> int:
         """Changes when the lab is rebooted: links opened before are gone with its namespace."""
         return self.ref.generation
-
-    def recover(self) -> str:
-        """A hub that went down (a crashed nhrpd): reboot the lab, so the next case meets a clean DUT,
-        and wait until it answers a registration (vtysh answers a moment before nhrpd takes them)."""
-        if self.lab.health(self.node).ok:
-            return ""
-        return self.ref.reboot()
 
     def wait_answering(self, timeout: float = 30.0) -> float:
         """Seconds until the hub answers a probe registration (from the tester's own address, with a
@@ -252,7 +300,7 @@ def tester_nhs_spoke(topology: Topology) -> str | None:
     return None
 
 
-class LabSpokeDut(Dut):
+class LabSpokeDut(LabNodeMixin, Dut):
     """The lab's spoke whose NHS is the tester, as the DUT (role spoke, DUT-NHC).
 
     The tester plays its NHS (TESTER_NBMA / TESTER_TUNNEL) and its peer spokes (tester pool
@@ -369,14 +417,9 @@ class LabSpokeDut(Dut):
         argv = ["ping", "-n", "-q", "-c", str(count), "-i", "0.2", "-W", "0.2", "-I", src, dst]
         self.lab.exec(self.node, argv, timeout=10 + count)  # no echo replies come back: rc is 1
 
-    # the guest's health and log are the hub's (LabDut's) logic, on this node
-    health = LabDut.health
-    log = LabDut.log
-
-    def recover(self) -> str:
-        if self.lab.health(self.node).ok:
-            return ""
-        return self.ref.reboot()
+    def reset_state(self) -> str:
+        """Shortcuts and cached peers of earlier cases go (its NHS entry stays)."""
+        return " / ".join(self._vtysh("clear ip nhrp cache", "clear ip nhrp shortcut").split())
 
     def close(self) -> None:
         pass  # the lab belongs to the DutSet

@@ -11,8 +11,9 @@ from pathlib import Path
 import pandas as pd
 
 COLUMNS = ["case_id", "group", "clause", "level", "role", "verdict", "detail", "pcap"]
-EXTRA = ["requirement", "as_recorded", "observed", "notes", "duration_s", "dut", "implementation"]
-VERDICT_ORDER = ["deviates", "error", "known-deviation", "conforms", "not-applicable"]
+EXTRA = ["requirement", "as_recorded", "outcome", "mode", "observed", "notes", "duration_s", "dut", "implementation",
+         "signature", "reproducer", "reproduced", "attempts"]
+VERDICT_ORDER = ["crashes", "deviates", "inconclusive", "error", "known-deviation", "conforms", "not-applicable"]
 
 
 def write_conformance(rows: Iterable[dict], run_dir: Path, dut_name: str, implementation: str) -> pd.DataFrame:
@@ -44,29 +45,37 @@ def load_conformance(run_dir: Path) -> pd.DataFrame:
 
 
 def _junit(frame: pd.DataFrame, path: Path) -> None:
+    """JUnit XML from each row's outcome (dmvpn.conformance.outcome): fail -> failure, incomplete ->
+    error (could not test), skip -> skipped, xfail -> skipped as pytest writes it."""
     suite = ET.Element("testsuite", name="dmvpn-conformance", tests=str(len(frame)))
-    failures = skipped = 0
+    counts = {"failures": 0, "errors": 0, "skipped": 0}
     for row in frame.itertuples(index=False):
         case = ET.SubElement(suite, "testcase", classname=f"conformance.{row.group}", name=f"{row.case_id} {row.clause}")
         case.set("time", str(row.duration_s or 0))
-        if row.verdict in ("deviates", "error"):
-            failures += 1
+        kind = str(row.outcome)
+        if kind == "fail":
+            counts["failures"] += 1
             ET.SubElement(case, "failure", message=row.verdict).text = str(row.detail)
-        elif row.verdict == "not-applicable":
-            skipped += 1
+        elif kind == "incomplete":
+            counts["errors"] += 1
+            ET.SubElement(case, "error", message=f"could not test ({row.verdict})").text = str(row.detail)
+        elif kind == "skip":
+            counts["skipped"] += 1
             ET.SubElement(case, "skipped", message=str(row.detail))
-        elif row.verdict == "known-deviation":
-            ET.SubElement(case, "system-out").text = f"known deviation: {row.detail}"
-    suite.set("failures", str(failures))
-    suite.set("skipped", str(skipped))
+        elif kind == "xfail":
+            counts["skipped"] += 1
+            ET.SubElement(case, "skipped", type="pytest.xfail", message=f"known deviation: {row.detail}")
+    for name, value in counts.items():
+        suite.set(name, str(value))
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
 
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top;font-size:90%}
-th{background:#f3f3f3}.conforms{background:#e7f6e7}.deviates,.error{background:#fbe3e3}
-.known-deviation{background:#fff4d6}.not-applicable{background:#eee;color:#666}code{font-size:95%}
+th{background:#f3f3f3}.conforms{background:#e7f6e7}.deviates,.crashes{background:#fbe3e3}
+.inconclusive,.error{background:#e3e8fb}.known-deviation{background:#fff4d6}.not-applicable{background:#eee;color:#666}
+code{font-size:95%}
 """
 
 
@@ -82,7 +91,9 @@ def conformance_section(run_dir: Path, frames: list[pd.DataFrame]) -> str:
         table = frame.pivot_table(index="group", columns="verdict", values="case_id", aggfunc="count", fill_value=0)
         table = table[[v for v in VERDICT_ORDER if v in table.columns]]
         parts.append("<h3>By clause group</h3>" + table.to_html(border=0))
-        bad = frame[frame["verdict"].isin(["deviates", "known-deviation", "error"])].copy()
+        parts.append(_crash_findings(run_dir, frame))
+        parts.append(_could_not_test(frame))
+        bad = frame[frame["verdict"].isin(["crashes", "deviates", "known-deviation"])].copy()
         parts.append(f"<h3>Deviations ({len(bad)})</h3>")
         if not bad.empty:
             parts.append("<table><tr><th>case</th><th>clause</th><th>level</th><th>verdict</th><th>requirement</th><th>what happened</th><th>evidence</th></tr>")
@@ -120,3 +131,32 @@ def _evidence_link(run_dir: Path, pcap: str) -> str:
     except ValueError:
         rel = pcap
     return f"<a href='{html.escape(rel)}'>{html.escape(Path(pcap).name)}</a>"
+
+
+def _crash_findings(run_dir: Path, frame: pd.DataFrame) -> str:
+    crashes = frame[frame["verdict"] == "crashes"]
+    if crashes.empty:
+        return ""
+    rows = []
+    for row in crashes.sort_values("case_id").itertuples(index=False):
+        rows.append(
+            f"<tr class='crashes'><td>{row.case_id}</td><td>{html.escape(str(row.signature))}</td>"
+            f"<td>{html.escape(str(row.reproduced) or 'not replayed')}</td>"
+            f"<td>{_evidence_link(run_dir, str(row.reproducer))}</td><td>{_evidence_link(run_dir, row.pcap)}</td></tr>"
+        )
+    return (f"<h3>Crashes ({len(crashes)})</h3><p>Cases during which the DUT went down. The reproducer holds the "
+            "packets the case sent; <code>dmvpn replay REPRODUCER</code> sends them to a freshly booted DUT.</p>"
+            "<table><tr><th>case</th><th>signature</th><th>reproduced</th><th>reproducer</th><th>case pcap</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def _could_not_test(frame: pd.DataFrame) -> str:
+    rows = frame[frame["verdict"].isin(["inconclusive", "error"])]
+    if rows.empty:
+        return ""
+    items = "".join(
+        f"<tr class='{r.verdict}'><td>{r.case_id}</td><td>{r.verdict}</td><td>{html.escape(str(r.detail))}</td></tr>"
+        for r in rows.sort_values("case_id").itertuples(index=False)
+    )
+    return (f"<h3>Could not test ({len(rows)}): the certification is incomplete</h3>"
+            "<table><tr><th>case</th><th>verdict</th><th>why</th></tr>" + items + "</table>")

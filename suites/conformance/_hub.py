@@ -4,9 +4,9 @@ Private (not collected). Everything here builds on `CaseContext` and the wire te
 knows whether the DUT is the lab, a testbed or the in-process hub. Observed words stay free of
 addresses and request IDs, so expectations profiles can match them by equality.
 
-Tester spokes are frugal with identities (the lab's tester pool is a /25 shared by every case of a
-run): two shared spokes per DUT, registered again whenever a case asks for them, serve as the
-requester ("asker", unique) and the resolved or data-receiving spoke ("peer", non-unique).
+Each case has its own tester spokes (fresh identities: no case meets another's bindings); the
+requester ("asker", unique) and the resolved or data-receiving spoke ("peer", non-unique) are
+registered once per case.
 """
 
 from __future__ import annotations
@@ -147,11 +147,11 @@ def _setup_failure(ctx: CaseContext, what: str, exchange: Exchange, reqid: int) 
         observed = "a Registration Reply with another request ID"
     else:
         observed = describe(answers[0])
-    ctx.observe(f"setup: {what} registered", False, f"setup: {what}: {observed}", f"setup: {what}: Registration Reply codes [0]")
+    ctx.precondition(f"{what} registered", False, f"{what}: {observed}", f"{what}: Registration Reply codes [0]")
 
 
 def setup_registration(ctx: CaseContext, spoke: Spoke, what: str, unique: bool = True, record: bool = True, **kwargs) -> bool:
-    """Register `spoke`; only a failure is recorded (as an observation: the case cannot go on)."""
+    """Register `spoke`; only a failure is recorded (a failed precondition: the case could not test)."""
     reqid, exchange = register(ctx, spoke, unique, **kwargs)
     if acked(exchange, reqid):
         return True
@@ -169,32 +169,22 @@ def new_spoke(ctx: CaseContext, what: str = "spoke", unique: bool = True, **kwar
 
 
 def shared_spokes(ctx: CaseContext, record: bool = True) -> tuple[Spoke, Spoke] | None:
-    """The run's asker (registered unique) and peer (registered non-unique), registered with the DUT.
+    """The case's asker (registered unique) and peer (registered non-unique), registered with the DUT.
 
-    Like real spokes they register once and refresh now and then (every 30 s at most, or when the
-    DUT's cache, if readable, has lost them), not before every case.
+    Fresh identities for every case (isolation: no case meets another's bindings), registered once
+    per case however often the case asks.
     """
-    state = _state(ctx)
-    if "asker" not in state:
-        state["asker"] = Spoke(*ctx.identity())
-        state["peer"] = Spoke(*ctx.identity())
-        state["registered_at"] = None
+    state = ctx.scratch.get("shared spokes")
+    if state is None:
+        state = ctx.scratch["shared spokes"] = {"asker": Spoke(*ctx.identity()), "peer": Spoke(*ctx.identity()), "registered": False}
     asker, peer = state["asker"], state["peer"]
-    now = time.monotonic()
-    fresh = state["registered_at"] is not None and now - state["registered_at"] < min(30.0, ctx.dut.info.holding_time / 3)
-    if fresh:
-        cache = ctx.cache()
-        if cache is not None:
-            bindings = {(e.get("proto"), e.get("nbma")) for e in cache}
-            fresh = {(asker.proto, asker.nbma), (peer.proto, peer.nbma)} <= bindings
-    if fresh:
+    if state["registered"]:
         return asker, peer
-    state["registered_at"] = None
     if not setup_registration(ctx, asker, "the requesting spoke", unique=True, record=record):
         return None
     if not setup_registration(ctx, peer, "the target spoke", unique=False, record=record):
         return None
-    state["registered_at"] = now
+    state["registered"] = True
     return asker, peer
 
 

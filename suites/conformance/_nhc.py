@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 
 from dmvpn.conformance import CaseContext
-from dmvpn.peers import Exchange, send_and_collect
+from dmvpn.peers import Exchange
 from dmvpn.wire import constants as C
 from dmvpn.wire import templates as T
 from dmvpn.wire.checksum import inet_checksum
@@ -51,9 +51,7 @@ class Rig:
     # -- the link ------------------------------------------------------------------------------
 
     def drain(self) -> None:
-        for _ in range(100000):  # bounded: a link that never runs dry is a bug elsewhere
-            if self.ctx.link.recv(0) is None:
-                return
+        self.ctx.drain()
 
     def _accept(self, types: Iterable[int | str] | None):
         wanted = None if types is None else set(types)
@@ -71,9 +69,7 @@ class Rig:
 
     def send(self, packets: bytes | Iterable[bytes], window: float, types: Iterable[int | str] | None = None, stop_after: int | None = None) -> Exchange:
         """Send these bytes; collect what the DUT sends of these types (None: anything) in the window."""
-        if isinstance(packets, (bytes, bytearray)):
-            packets = [bytes(packets)]
-        return send_and_collect(self.ctx.link, packets, window, self._accept(types), stop_after)
+        return self.ctx.exchange(packets, window, self._accept(types), stop_after)
 
     def collect(self, window: float, types: Iterable[int | str] | None = None, stop_after: int | None = None) -> Exchange:
         return self.send([], window, types, stop_after)
@@ -146,10 +142,11 @@ class Rig:
         ).packet
 
     def register(self) -> GrePacket | None:
-        """Registration before a flow: trigger, answer. Records an observation only on failure."""
+        """Registration before a flow: trigger, answer. A failure is a failed precondition (the
+        flow cannot be tested); the cases about registration itself observe it directly."""
         request = self.registration_request()
         if request is None:
-            self.ctx.observe("registered with the tester as NHS", False, "no Registration Request", "a Registration Request to the NHS")
+            self.ctx.precondition("registered with the tester as NHS", False, "no Registration Request", "a Registration Request to the NHS")
             return None
         self.ctx.link.send(self.registration_reply(request))
         return request

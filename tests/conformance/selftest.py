@@ -21,6 +21,16 @@ from dmvpn.peers import Tunnel
 
 PASSWORD = b"DMVPN"
 
+#: faults that bring the in-process DUT down: the run policy reports those cases as crashes
+CRASH_FAULTS = frozenset({"crash-on-malformed", "crash-on-gre-sequence", "keepalive-is-esp"})
+
+
+def expected_verdict(fault: str):
+    """What a case reports against a DUT with this one fault: a crash, or a deviation."""
+    from dmvpn.conformance import Verdict
+
+    return Verdict.CRASHES if fault in CRASH_FAULTS else Verdict.DEVIATES
+
 
 def group_modules(names: list[str] | None = None) -> list[ModuleType]:
     """The clause-group modules of suites/conformance (all of them, or these)."""
