@@ -33,7 +33,7 @@ EXPECTATIONS = Path(__file__).resolve().parent.parent / "suites" / "expectations
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("dmvpn conformance")
-    group.addoption("--dut", default="lab", help="lab (embedded FRR, default) or inprocess (the fake NHS)")
+    group.addoption("--dut", default="lab", help="lab (embedded FRR, default), inprocess (the fake NHS) or inprocess-spoke")
     group.addoption("--dut-faults", default="", help="with --dut inprocess: comma-separated FakeNHS faults")
     group.addoption("--testbed", default=None, help="YAML testbed file describing an external DUT")
     group.addoption("--mode", choices=("regression", "certify"), default="regression")
@@ -104,25 +104,13 @@ class _Session:
 
 
 def make_duts(config: pytest.Config):
-    from dmvpn.dut import DutSet
+    from dmvpn.dut.select import open_duts
 
-    testbed = config.getoption("--testbed")
-    if testbed:
-        from dmvpn.dut.testbed import TestbedDut
-
-        dut = TestbedDut.from_file(testbed)
-        return DutSet({dut.info.role: dut})
-    kind = config.getoption("--dut")
-    if kind == "inprocess":
-        from dmvpn.dut import InProcessDut
-
-        faults = {f for f in config.getoption("--dut-faults").split(",") if f}
-        return DutSet({"hub": InProcessDut(faults)})
-    if kind == "lab":
-        from dmvpn.dut.lab import boot_lab_duts
-
-        return boot_lab_duts(progress=lambda message: _say(config, f"   lab: {message}"))
-    raise pytest.UsageError(f"--dut must be lab or inprocess, not {kind!r}")
+    try:
+        return open_duts(config.getoption("--dut"), config.getoption("--dut-faults").split(","), config.getoption("--testbed"),
+                         progress=lambda message: _say(config, f"   lab: {message}"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"--dut: {exc}") from None
 
 
 def find_profile(config: pytest.Config, implementation: str) -> ExpectationsProfile | None:

@@ -161,6 +161,7 @@ class LabDut(LabNodeMixin, Dut):
             if topo.esp_tester_nat_t:
                 capabilities.add("nat-t")
         self._esp_link = None
+        self._recorder = None
         hub = lab.node(node)
         info = DutInfo(
             name=f"FRR {version or '?'} nhrpd {node} (embedded lab)",
@@ -259,10 +260,12 @@ class LabDut(LabNodeMixin, Dut):
                 else:
                     inbound[sa.spi] = ours
             self._esp_link = EspLink(Interlock(self.info.allowed_prefixes), outbound, inbound, netns=self.lab.ns)
+            self._esp_link.recorder = self._recorder  # a link opened during a case records into its pcap
         return self._esp_link
 
     def set_evidence(self, link, recorder) -> None:
         super().set_evidence(link, recorder)
+        self._recorder = recorder
         if self._esp_link is not None:
             self._esp_link.recorder = recorder
 
