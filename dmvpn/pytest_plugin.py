@@ -78,10 +78,12 @@ class _Session:
 
     def close(self) -> None:
         from dmvpn.results import write_conformance
+        from dmvpn.results.report import render_report
 
         try:
             primary = self.duts.primary.info
             frame = write_conformance((r.row() for r in self.results), self.run_dir, primary.name, primary.implementation)
+            render_report(self.run_dir)
             counts = frame["verdict"].value_counts().to_dict() if len(frame) else {}
             self.config._dmvpn_summary = (self.run_dir, counts)  # type: ignore[attr-defined]
         finally:

@@ -143,7 +143,7 @@ def run_conformance(run_dir: Path, testbed: Path | None, mode: str) -> int:
 
 
 def run_performance_part(run_dir: Path, testbed: Path | None, scale: bool) -> int:
-    from dmvpn.results.performance import run_performance
+    from dmvpn.perf import run_performance
 
     if testbed is not None:
         print("   performance runs need the embedded lab (for external gear: dmvpn bench, or TRex with profiles/)")
