@@ -11,7 +11,7 @@ COMMAND_MODULES = (
     "dmvpn.run",
     "dmvpn.wire.cli",
     "dmvpn.lab.cli",
-    "dmvpn.engines.cli",
+    "dmvpn.perf",
     "dmvpn.conformance.cli",
 )
 

@@ -40,6 +40,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--profile", default=None, help="expectations profile (default: by the DUT's implementation)")
     group.addoption("--reports", default=None, help="where runs land (default: reports/)")
     group.addoption("--run-dir", default=None, help="write this run's results into this exact directory")
+    group.addoption("--no-report", action="store_true", help="write the results only; the caller renders report.html (dmvpn run)")
     group.addoption("--progress", action="store_true", help="print one line per case with its verdict")
     group.addoption("--shuffle", default=None, metavar="SEED",
                     help="run the conformance cases in an order drawn from SEED (an integer, or 'random')")
@@ -91,12 +92,15 @@ class _Session:
 
     def close(self) -> None:
         from dmvpn.results import write_conformance
+        from dmvpn.results.report import render_report
 
         try:
             primary = self.duts.primary.info
             mode = self.config.getoption("--mode")
             rows = (dict(r.row(), outcome=outcome(r.verdict, r.as_recorded, mode).value, mode=mode) for r in self.results)
             frame = write_conformance(rows, self.run_dir, primary.name, primary.implementation)
+            if not self.config.getoption("--no-report"):
+                render_report(self.run_dir)
             counts = frame["verdict"].value_counts().to_dict() if len(frame) else {}
             self.config._dmvpn_summary = (self.run_dir, counts)  # type: ignore[attr-defined]
         finally:

@@ -147,7 +147,7 @@ def run_conformance(run_dir: Path, testbed: Path | None, mode: str, shuffle: str
     from dmvpn.results import load_conformance
 
     argv = [str(SUITES / "conformance"), "-o", "addopts=", "--run-dir", str(run_dir), "--mode", mode, "--progress",
-            "-p", "no:cacheprovider", "-p", "no:terminal", "--reproduce", str(reproduce)]
+            "-p", "no:cacheprovider", "-p", "no:terminal", "--reproduce", str(reproduce), "--no-report"]
     if testbed is not None:
         argv += ["--testbed", str(testbed)]
     if shuffle is not None:
@@ -172,7 +172,7 @@ def run_conformance(run_dir: Path, testbed: Path | None, mode: str, shuffle: str
 
 
 def run_performance_part(run_dir: Path, testbed: Path | None, scale: bool) -> int:
-    from dmvpn.results.performance import run_performance
+    from dmvpn.perf import run_performance
 
     if testbed is not None:
         print("   performance runs need the embedded lab (for external gear: dmvpn bench, or TRex with profiles/)")

@@ -10,7 +10,8 @@ Modules (import what you need; this package imports nothing heavy by itself):
   trex_child   what runs in that subprocess (`python -m dmvpn.engines.trex_child`)
   profile_kit  address plan, tunables and lock-step streams shared by the profiles (scapy-free)
   veth         a veth pair between two throw-away namespaces (benchmarks and tests)
-  bench, cli   `dmvpn bench build|engine`; `cli.register(subparsers)` adds the `bench` command
+
+The benchmarks that use the engines (`dmvpn bench engine`, ...) are in dmvpn.bench.
 
 Everything a TRex profile imports (profile_kit, dmvpn.wire.templates, dmvpn.wire.esp) is scapy-free: the
 TRex client vendors scapy 2.4.3 and the project's scapy 2.8 must never be loaded next to it.

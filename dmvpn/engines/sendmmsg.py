@@ -4,18 +4,21 @@
 frames, starting anywhere in the cycle, is one contiguous array of `struct mmsghdr`: sending the
 next n frames is a single `sendmmsg(fd, &msgs[pos], n, 0)` call with no per-packet Python work.
 Python's socket module has no sendmmsg (socket.sendmsg sends one datagram per call), hence ctypes.
-The socket must be bound to its interface (msg_name stays NULL).
+The socket must be bound to its interface (msg_name stays NULL). The ctypes bindings themselves
+are in dmvpn.transport.mmsg.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import socket
 import struct
 from collections.abc import Sequence
+
+from dmvpn.transport.mmsg import MMSG_SIZE, IoVec, MMsgHdr, MsgHdr
+from dmvpn.transport.mmsg import sendmmsg as _sendmmsg
 
 SOL_PACKET = 263
 PACKET_QDISC_BYPASS = 20
@@ -23,33 +26,7 @@ SO_SNDBUFFORCE = 32
 SIOCGIFHWADDR = 0x8927
 SIOCGIFMTU = 0x8921
 
-
-class IoVec(ctypes.Structure):
-    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
-
-
-class MsgHdr(ctypes.Structure):
-    _fields_ = [
-        ("msg_name", ctypes.c_void_p),
-        ("msg_namelen", ctypes.c_uint32),
-        ("msg_iov", ctypes.c_void_p),
-        ("msg_iovlen", ctypes.c_size_t),
-        ("msg_control", ctypes.c_void_p),
-        ("msg_controllen", ctypes.c_size_t),
-        ("msg_flags", ctypes.c_int),
-    ]
-
-
-class MMsgHdr(ctypes.Structure):
-    _fields_ = [("msg_hdr", MsgHdr), ("msg_len", ctypes.c_uint)]
-
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-_sendmmsg = _libc.sendmmsg
-_sendmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
-_sendmmsg.restype = ctypes.c_int
-
-MMSG_SIZE = ctypes.sizeof(MMsgHdr)
+__all__ = ["FrameRing", "IoVec", "MMSG_SIZE", "MMsgHdr", "MsgHdr", "interface_mac", "interface_mtu", "open_packet_socket"]
 
 
 class FrameRing:

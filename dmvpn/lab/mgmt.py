@@ -4,7 +4,9 @@ FRR 8.4.4 answers ``show ip nhrp cache|nhs|shortcut json`` (``{"attr": {"entries
 "table": [...]}``) and ``show dmvpn json`` (a list), so no table scraping is needed for NHRP.
 ``ip xfrm`` has no JSON output: :func:`parse_xfrm_states` reads ``ip -s xfrm state``.
 
-The parsers are pure functions; :class:`ManagementMixin` gives the lab one method per query.
+The parsers are pure functions; :class:`ManagementMixin` gives the lab one method per query, and
+the few controls benchmarks and cases need (clear the NHRP cache, wait for a guest to go idle).
+FRR's cache JSON is parsed here only (:func:`parse_nhrp_cache`): callers get :class:`CacheEntry`.
 """
 
 from __future__ import annotations
@@ -212,8 +214,38 @@ class ManagementMixin:
             argv += ["-c", c]
         return self.exec(node, argv, timeout=timeout).check(f"vtysh on {node}: {commands!r}").stdout
 
-    def nhrp_cache(self, node: str) -> list[CacheEntry]:
-        return parse_nhrp_cache(self.vtysh(node, "show ip nhrp cache json"))
+    def nhrp_cache(self, node: str, timeout: float = 15.0) -> list[CacheEntry]:
+        """``show ip nhrp cache json`` (a hub holding 10 000 bindings needs a longer ``timeout``)."""
+        return parse_nhrp_cache(self.vtysh(node, "show ip nhrp cache json", timeout=timeout))
+
+    def clear_nhrp_cache(self, node: str, timeout: float = 60.0) -> None:
+        """``vtysh -c 'clear ip nhrp cache'`` on ``node``; raises LabError when it fails."""
+        self.exec(node, ["vtysh", "-c", "clear ip nhrp cache"], timeout=timeout).check(f"clear ip nhrp cache on {node}")
+
+    def wait_nhrp_cache_cleared(self, node: str, timeout: float = 60.0, interval: float = 0.2) -> None:
+        """Wait until ``node``'s cache holds no dynamic entry (FRR drops them a moment after a clear)."""
+        poll_until(lambda: not [e for e in self.nhrp_cache(node, timeout=max(15.0, timeout)) if e.type == "dynamic"],
+                   timeout, interval, f"{node}'s NHRP cache to hold no dynamic entries after `clear ip nhrp cache`")
+
+    def cpu_busy(self, node: str, window: float = 0.5) -> float:
+        """Fraction of ``node``'s CPU time not idle over ``window`` seconds (the guest's /proc/stat)."""
+        out = self.exec(node, f"head -1 /proc/stat; sleep {window}; head -1 /proc/stat").stdout.splitlines()
+        first, second = ([int(x) for x in line.split()[1:]] for line in out[:2])
+        delta = [b - a for a, b in zip(first, second)]
+        idle = delta[3] + delta[4]  # idle + iowait
+        total = sum(delta)
+        return (total - idle) / total if total > 0 else 0.0
+
+    def wait_nhrp_idle(self, node: str, busy_below: float = 0.2, timeout: float = 15.0) -> float:
+        """Wait (at most ``timeout`` s) until ``node``'s CPU is less than ``busy_below`` busy; seconds waited.
+
+        After a registration storm FRR 8.4 stays busy for a while (each binding's 10 s
+        authorization timer fires, zebra installs the routes): measure the settled daemon."""
+        t = time.monotonic()
+        while time.monotonic() - t < timeout:
+            if self.cpu_busy(node) < busy_below:
+                break
+        return time.monotonic() - t
 
     def nhs(self, node: str) -> list[NhsEntry]:
         """The node's NHSes, each with ``registered`` derived from its NHRP cache."""

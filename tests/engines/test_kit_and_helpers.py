@@ -111,11 +111,11 @@ def test_profiles_import_no_scapy() -> None:
 def test_bench_build_json_shape() -> None:
     import dmvpn.cli
 
-    if "dmvpn.engines.cli" in dmvpn.cli.COMMAND_MODULES:
+    if "dmvpn.perf" in dmvpn.cli.COMMAND_MODULES:
         cmd = [sys.executable, "-m", "dmvpn.cli", "bench", "build", "--json", "--iterations", "50"]
     else:  # not registered in the project CLI yet: drive our register() the way dmvpn.cli does
         script = (
-            "import argparse, sys; from dmvpn.engines import cli\n"
+            "import argparse, sys; from dmvpn import perf as cli\n"
             "p = argparse.ArgumentParser(prog='dmvpn'); s = p.add_subparsers(dest='command', required=True)\n"
             "cli.register(s); a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
         )

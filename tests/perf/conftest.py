@@ -26,7 +26,7 @@ def bench_link():
     reason = namespaces_unavailable()
     if reason:
         pytest.skip(reason)
-    from dmvpn.engines.bench import _bench_namespaces
+    from dmvpn.bench.common import bench_namespaces as _bench_namespaces
     from dmvpn.engines.veth import veth_pair
 
     with veth_pair("dmvpn-test-") as link:

@@ -39,7 +39,7 @@ def test_generator_over_veth(benchmark, bench_link) -> None:
 
 def test_esp_bench_rows_and_agreement() -> None:
     """`dmvpn bench esp`: the fast path and scapy's SA agree on the bytes and every packet arrives."""
-    from dmvpn.engines.bench import bench_esp
+    from dmvpn.bench.esp import bench_esp
 
     rows = {r["metric"]: r for r in bench_esp(count=500, scapy_count=20)}
     assert set(rows) == {"fast_pps", "scapy_pps", "fast_vs_scapy_ratio"}

@@ -25,7 +25,7 @@ def lab_available() -> None:
 
 
 def test_registration_storm_lands_in_the_frr_cache() -> None:
-    from dmvpn.engines.bench import bench_registration
+    from dmvpn.bench.registration import bench_registration
 
     rows = list(bench_registration(spokes=[50], repeat=1, step_s=0.3, bisect=1, start_rate=200.0))
     figures = {r["metric"]: r for r in rows if r["metric"] != "latency_ms_q"}
@@ -40,7 +40,7 @@ def test_registration_storm_lands_in_the_frr_cache() -> None:
 
 
 def test_one_pair_of_frr_spokes_takes_the_shortcut() -> None:
-    from dmvpn.engines.bench import bench_shortcut
+    from dmvpn.bench.shortcut import bench_shortcut
 
     rows = list(bench_shortcut(pairs=1, repeat=1))
     sample = next(r for r in rows if r["metric"] == "time_to_shortcut_ms")

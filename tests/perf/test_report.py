@@ -18,6 +18,7 @@ from dmvpn.results.performance import (
     to_frame,
     write_performance,
 )
+from dmvpn.results.report import render_report
 
 
 def rows(scale_rate: float = 1.0, scale_latency: float = 1.0, shortcut: bool = True) -> list[dict]:
@@ -50,6 +51,7 @@ def rows(scale_rate: float = 1.0, scale_latency: float = 1.0, shortcut: bool = T
 
 def test_rows_become_csv_parquet_plots_and_a_report(tmp_path) -> None:
     frame = write_performance(rows(), tmp_path)
+    render_report(tmp_path)  # writers write data; the report reads it
     for name in ("performance.csv", "performance.parquet", "performance.html", "report.html"):
         assert (tmp_path / name).is_file(), name
     for plot in ("rate_vs_spokes", "latency_cdf", "shortcut", "generator"):
@@ -85,6 +87,7 @@ def test_the_performance_section_joins_the_run_report_once(tmp_path) -> None:
     write_conformance([row], tmp_path, "a DUT", "x")
     write_performance(rows(), tmp_path)
     write_performance(rows(scale_rate=2.0), tmp_path)
+    render_report(tmp_path)
     text = (tmp_path / "report.html").read_text()
     assert "<h1>Conformance</h1>" in text and "REG-01" in text
     assert text.count(BEGIN) == 1 and text.count(END) == 1
@@ -153,3 +156,36 @@ def test_bench_names_are_commands(name, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["bench", name, "--help"])
     assert exc.value.code == 0
+
+
+def test_the_page_is_its_sections_in_order_and_writers_write_data_only(tmp_path) -> None:
+    from dmvpn.results import report
+
+    row = {"case_id": "REG-01", "group": "reg", "clause": "RFC 2332 §5.2.4", "level": "MUST", "role": "hub",
+           "verdict": "conforms", "detail": "ok", "pcap": ""}
+    from dmvpn.results import write_conformance
+
+    write_conformance([row], tmp_path, "a DUT", "x")
+    write_performance(rows(), tmp_path, ["a note"])
+    (tmp_path / "wire").mkdir()
+    (tmp_path / "wire" / "summary.txt").write_text("wire layer vs tshark: 1/1 packets agree\n")
+    assert not (tmp_path / "report.html").exists() and not (tmp_path / "plots").exists()
+    assert report.SECTIONS == ("wire", "conformance", "performance")
+    text = render_report(tmp_path).read_text()
+    heads = [text.index(h) for h in ("<h1>Wire self-check</h1>", "<h1>Conformance</h1>", "<h1>DMVPN performance</h1>")]
+    assert heads == sorted(heads) and "a note" in text and text.count("<style>") == 1
+    assert (tmp_path / "performance.html").read_text().count(BEGIN) == 1
+
+
+def test_pytest_alone_gets_a_report(tmp_path) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "suites/conformance/header.py", "--dut", "inprocess", "--run-dir", str(tmp_path),
+         "-p", "no:cacheprovider", "-q"], cwd=root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode in (0, 1), proc.stdout[-2000:] + proc.stderr[-2000:]
+    text = (tmp_path / "report.html").read_text()
+    assert "<h1>Conformance</h1>" in text and (tmp_path / "junit.xml").exists()

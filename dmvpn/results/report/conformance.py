@@ -1,0 +1,100 @@
+"""The conformance section: summary by clause group, the deviation list with evidence links and,
+with other runs or DUTs, a matrix of cases by implementation; from conformance.parquet/.csv."""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from dmvpn.results.conformance import COLUMNS, EXTRA, VERDICT_ORDER, load_conformance
+
+
+def section(run_dir: Path, others: list[Path] = ()) -> str:
+    frames = [load_conformance(d) for d in [run_dir, *others] if (d / "conformance.csv").exists()]
+    return conformance_section(run_dir, frames) if frames else ""
+
+
+def conformance_section(run_dir: Path, frames: list[pd.DataFrame]) -> str:
+    """HTML: summary by clause group, the deviation list with evidence links, and, when several runs
+    or DUTs are given, a matrix of cases by implementation."""
+    combined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS + EXTRA)
+    parts = ["<h1>Conformance</h1>"]
+    for (dut, implementation), frame in combined.groupby(["dut", "implementation"], sort=False):
+        counts = frame["verdict"].value_counts()
+        summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICT_ORDER if counts.get(v, 0))
+        parts.append(f"<h2>{html.escape(str(dut))}</h2><p>profile <code>{html.escape(str(implementation))}</code>: {summary}</p>")
+        table = frame.pivot_table(index="group", columns="verdict", values="case_id", aggfunc="count", fill_value=0)
+        table = table[[v for v in VERDICT_ORDER if v in table.columns]]
+        parts.append("<h3>By clause group</h3>" + table.to_html(border=0))
+        parts.append(_crash_findings(run_dir, frame))
+        parts.append(_could_not_test(frame))
+        bad = frame[frame["verdict"].isin(["crashes", "deviates", "known-deviation"])].copy()
+        parts.append(f"<h3>Deviations ({len(bad)})</h3>")
+        if not bad.empty:
+            parts.append("<table><tr><th>case</th><th>clause</th><th>level</th><th>verdict</th><th>requirement</th><th>what happened</th><th>evidence</th></tr>")
+            bad["_order"] = bad["verdict"].map(VERDICT_ORDER.index)
+            for row in bad.sort_values(["_order", "case_id"]).itertuples(index=False):
+                link = _evidence_link(run_dir, row.pcap)
+                parts.append(
+                    f"<tr class='{row.verdict}'><td>{row.case_id}</td><td>{html.escape(str(row.clause))}</td>"
+                    f"<td>{row.level}</td><td>{row.verdict}</td><td>{html.escape(str(row.requirement))}</td>"
+                    f"<td>{html.escape(str(row.detail))}</td><td>{link}</td></tr>"
+                )
+            parts.append("</table>")
+        parts.append("<h3>All cases</h3><table><tr><th>case</th><th>group</th><th>clause</th><th>level</th><th>role</th><th>verdict</th><th>detail</th><th>evidence</th></tr>")
+        for row in frame.sort_values("case_id").itertuples(index=False):
+            parts.append(
+                f"<tr class='{row.verdict}'><td>{row.case_id}</td><td>{row.group}</td><td>{html.escape(str(row.clause))}</td>"
+                f"<td>{row.level}</td><td>{row.role}</td><td>{row.verdict}</td><td>{html.escape(str(row.detail))}</td>"
+                f"<td>{_evidence_link(run_dir, row.pcap)}</td></tr>"
+            )
+        parts.append("</table>")
+    if combined["implementation"].nunique() > 1 or combined["dut"].nunique() > 1:
+        matrix = combined.pivot_table(index="case_id", columns="dut", values="verdict", aggfunc="first", fill_value="")
+        parts.append("<h2>Cases by implementation</h2><table><tr><th>case</th>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in matrix.columns) + "</tr>")
+        for case_id, row in matrix.iterrows():
+            parts.append(f"<tr><td>{case_id}</td>" + "".join(f"<td class='{v}'>{v}</td>" for v in row) + "</tr>")
+        parts.append("</table>")
+    return "\n".join(parts)
+
+
+def _evidence_link(run_dir: Path, pcap: str) -> str:
+    if not pcap or not isinstance(pcap, str):
+        return ""
+    try:
+        rel = os.path.relpath(pcap, run_dir)
+    except ValueError:
+        rel = pcap
+    return f"<a href='{html.escape(rel)}'>{html.escape(Path(pcap).name)}</a>"
+
+
+def _crash_findings(run_dir: Path, frame: pd.DataFrame) -> str:
+    crashes = frame[frame["verdict"] == "crashes"]
+    if crashes.empty:
+        return ""
+    rows = []
+    for row in crashes.sort_values("case_id").itertuples(index=False):
+        rows.append(
+            f"<tr class='crashes'><td>{row.case_id}</td><td>{html.escape(str(row.signature))}</td>"
+            f"<td>{html.escape(str(row.reproduced) or 'not replayed')}</td>"
+            f"<td>{_evidence_link(run_dir, str(row.reproducer))}</td><td>{_evidence_link(run_dir, row.pcap)}</td></tr>"
+        )
+    return (f"<h3>Crashes ({len(crashes)})</h3><p>Cases during which the DUT went down. The reproducer holds the "
+            "packets the case sent; <code>dmvpn replay REPRODUCER</code> sends them to freshly booted DUTs.</p>"
+            "<table><tr><th>case</th><th>signature</th><th>reproduced</th><th>reproducer</th><th>case pcap</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def _could_not_test(frame: pd.DataFrame) -> str:
+    rows = frame[frame["verdict"].isin(["inconclusive", "error"])]
+    if rows.empty:
+        return ""
+    items = "".join(
+        f"<tr class='{r.verdict}'><td>{r.case_id}</td><td>{r.verdict}</td><td>{html.escape(str(r.detail))}</td></tr>"
+        for r in rows.sort_values("case_id").itertuples(index=False)
+    )
+    return (f"<h3>Could not test ({len(rows)}): the certification is incomplete</h3>"
+            "<table><tr><th>case</th><th>verdict</th><th>why</th></tr>" + items + "</table>")
