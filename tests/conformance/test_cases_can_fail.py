@@ -25,7 +25,7 @@ BREAKERS: dict[str, list[str]] = {
     "REG-04": ["silent", "bad-checksum"],
     "REG-07": ["accept-unique-conflict"],
     "REG-08": ["unique-always"],
-    "REG-09": ["ignore-uniqueness-prefix"],
+    "REG-09": ["ignore-uniqueness-prefix", "silent"],
     "REG-11": ["first-cie-only"],
     "REG-18": ["echo-unknown-compulsory"],
     "REG-19": ["drop-extensions"],
