@@ -8,8 +8,9 @@ can go on. The words of `observed` are what expectations profiles record, so the
 What a case needs before it can test anything (a spoke registered, the DUT's state readable) is a
 precondition (`precondition`): when one fails the case could not test, whatever else it saw.
 
-Exchanges are isolated: the link is drained before anything is sent, and a reply (Resolution,
-Registration or Purge Reply) counts only when it answers a request this case sent (its request ID).
+Cases are isolated: the run policy drains the link before each case, and an exchange accepts a
+reply (Resolution, Registration or Purge Reply) only when it answers one of its own requests (by
+request ID): a late duplicate, a probe's answer or another case's reply is never taken for it.
 """
 
 from __future__ import annotations
@@ -160,34 +161,38 @@ class CaseContext:
     ) -> Exchange:
         """Send these exact bytes; collect what the DUT sends back within the window.
 
-        Before sending, what earlier exchanges (or cases) left on the link is drained; a reply is
-        accepted only when it answers a request of this case (see `answers_this_case`)."""
+        A reply (Resolution, Registration, Purge Reply) is accepted only when it answers a request
+        of this exchange (of this case, when the exchange sends no NHRP): see `answers`. What else
+        arrived since the last exchange (a Traffic Indication, forwarded data) is this case's and
+        stays on the link; what earlier cases left was drained before the case began."""
         packets = [bytes(packets)] if isinstance(packets, (bytes, bytearray)) else [bytes(p) for p in packets]
-        if packets:
-            self.drain()
-            for packet in packets:
-                found = nhrp_request_id(packet, any_type=True)
-                if found is not None:
-                    self.sent_reqids.add(found[1])
-                    self.dut.sent_reqids.add(found[1])
+        scope: set[int] = set()
+        for packet in packets:
+            found = nhrp_request_id(packet, any_type=True)
+            if found is not None:
+                scope.add(found[1])
+        self.sent_reqids |= scope
+        self.dut.sent_reqids |= scope
         base = accept or self.from_dut
 
         def accepted(parsed: GrePacket | None, raw: bytes) -> bool:
-            return base(parsed, raw) and self.answers_this_case(raw)
+            return base(parsed, raw) and self.answers(raw, scope or None)
 
         return send_and_collect(self.link, packets, self.window if window is None else window, accepted, stop_after)
 
-    def answers_this_case(self, raw: bytes) -> bool:
-        """False for a reply to a request another case (or probe) of the run sent: a stale answer.
+    def answers(self, raw: bytes, requests: set[int] | None = None) -> bool:
+        """False for a reply to another request than these (default: than this case's): a stale
+        answer, a late duplicate, or one to another case or to a health probe.
 
-        A reply counts when its request ID is of this case's (the same peer's: the upper 16 bits,
-        so that an answer with a mangled low part is still seen as the wrong answer it is) or is one
+        A reply counts when its request ID is of the same peer as one of `requests` (the upper 16
+        bits: an answer with a mangled low part is still seen, as the wrong answer it is), or is one
         nobody in this run sent."""
         found = nhrp_request_id(raw)
         if found is None or found[0] not in REPLY_TYPES:
             return True
         reqid = found[1]
-        return (reqid >> 16) in {r >> 16 for r in self.sent_reqids} or reqid not in self.dut.sent_reqids
+        own = self.sent_reqids if requests is None else requests
+        return (reqid >> 16) in {r >> 16 for r in own} or reqid not in self.dut.sent_reqids
 
     def drain(self, limit: int = 10000) -> int:
         """Throw away what is waiting on the link (bounded: a link that never runs dry is a bug)."""

@@ -150,30 +150,34 @@ def test_a_dut_that_stays_dead_gives_no_later_verdict(monkeypatch) -> None:
     assert any(r.verdict is Verdict.INCONCLUSIVE and "DUT down before the case" in r.detail for r in later.values())
 
 
-def _stale_reply(case_id, dut, link) -> None:
+def _stale_reply(dut, link, earlier: set[int]) -> None:
     """A successful Registration Reply to a request an earlier case sent, waiting on the link."""
-    if not dut.sent_reqids:
+    if not earlier:
         return
-    reqid = max(dut.sent_reqids)
     link.inbox.append(T.registration_reply(
         outer_src=dut.info.nbma, outer_dst=dut.info.tester_nbma[0], src_proto="10.254.255.1", dst_proto=dut.info.proto,
-        gre_key=dut.info.gre_key, reqid=reqid).packet)
+        gre_key=dut.info.gre_key, reqid=max(earlier)).packet)
 
 
 def test_a_stale_reply_on_the_link_changes_no_verdict(hub_baseline) -> None:
-    assert verdicts(run_all(InProcessDut(), before_case=_stale_reply)) == verdicts(hub_baseline)
+    results = run_all(InProcessDut(), before_case=lambda cid, dut, link: _stale_reply(dut, link, set(dut.sent_reqids)))
+    assert verdicts(results) == verdicts(hub_baseline)
 
 
-def test_stale_replies_are_also_taken_out_of_the_way_mid_case(hub_baseline) -> None:
-    """A stale reply arriving between a case's exchanges (not only before the case)."""
+def test_stale_replies_arriving_between_a_cases_exchanges_are_not_taken(hub_baseline) -> None:
+    """A stale reply (to an earlier case's request) arriving before each exchange of a case, and a
+    late duplicate of the case's own previous answer: neither is taken for the answer."""
     dut = InProcessDut()
 
     def wrap(case_id, fn):
+        earlier = set(dut.sent_reqids)
+
         def with_stale(ctx):
             original = ctx.exchange
 
             def exchange(*args, **kwargs):
-                _stale_reply(case_id, dut, ctx.link)
+                _stale_reply(dut, ctx.link, earlier)
+                _stale_reply(dut, ctx.link, ctx.sent_reqids)  # a late duplicate to this case's last request
                 return original(*args, **kwargs)
 
             ctx.exchange = exchange
