@@ -291,7 +291,8 @@ class InProcessDut(Dut):
 
     def health(self) -> tuple[bool, str]:
         if self.nhs.crashed:
-            if not self._log or "Received signal" not in self._log[-1]:
+            if getattr(self.nhs, "_crash_logged", False) is False:
+                self.nhs._crash_logged = True  # once per crash of this NHS
                 # what an FRR daemon's crash handler writes; the same parser reads it
                 self._log.append("NHRP: Received signal 11 at 0 (si_addr 0x0, PC 0x0); aborting...\n"
                                  "NHRP: /usr/lib/dmvpn/fake-nhs(receive+0x10) [0x1000]\n")

@@ -334,6 +334,23 @@ def send_data(ctx: CaseContext, sender: Spoke, inner: bytes, window: float | Non
     return ctx.exchange(gre(ctx, sender.nbma, inner, proto=proto), window, accept=accept, stop_after=stop_after)
 
 
+def reachable_via_hub(ctx: CaseContext, sender: Spoke, target: Spoke, tries: int = 10) -> bool:
+    """Precondition of the data cases: the DUT forwards data from `sender` to `target` at all.
+
+    A spoke that has just registered may not be reachable yet (FRR installs the kernel neighbour
+    for it a moment after the Registration Reply: a packet sent within a millisecond is dropped);
+    real spokes send data long after registering. The probe's source is a host behind no spoke, in
+    a /24 of its own, so it draws no Traffic Indication and leaves the case's flow untouched."""
+    host = fresh_lan_host(ctx).replace(".0.1", ".0.2")
+    for seq in range(1, tries + 1):
+        inner = data_packet(host, target.proto, seq=seq)
+        exchange = send_data(ctx, sender, inner, window=0.1, accept=to(ctx, target.nbma))
+        if any(r.packet is not None and r.packet.nhrp is None for r in exchange.replies):
+            return True  # data reaches the target (whether intact is the case's own check)
+    return ctx.precondition("the target spoke reachable via the DUT", False, f"data to the target spoke not forwarded in {tries} tries",
+                            "data to the target spoke forwarded")
+
+
 def forwarded_data(exchange: Exchange, target: Spoke, inner: bytes) -> list[GrePacket]:
     """The data packets the DUT sent on to `target` that are `inner` as routed."""
     return [r.packet for r in exchange.replies if r.packet is not None and r.packet.nhrp is None

@@ -21,6 +21,7 @@ from ._hub import (
     forwarded_data,
     fresh_lan_host,
     indications_to,
+    reachable_via_hub,
     register_address,
     send_data,
     shared_spokes,
@@ -38,6 +39,8 @@ def _hairpin(ctx: CaseContext, lan_registered: bool = True) -> tuple[Spoke, Spok
     asker, target = spokes
     host = fresh_lan_host(ctx)
     if lan_registered and not register_address(ctx, asker, host, "the sending spoke's LAN host"):
+        return None
+    if not reachable_via_hub(ctx, asker, target):
         return None
     return asker, target, host
 
