@@ -16,10 +16,20 @@ example ``authentication`` needs ``Topology(nhrp_password=...)``; the lab runs I
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT = "frr-8.4"
+
+
+def roots_dir() -> Path:
+    """Where built roots live: /var/cache/dmvpn/roots, or $DMVPN_ROOTS_DIR."""
+    return Path(os.environ.get("DMVPN_ROOTS_DIR", "/var/cache/dmvpn/roots"))
+
+
+def root_path(name: str) -> Path:
+    return roots_dir() / name
 
 
 @dataclass(frozen=True)
@@ -53,11 +63,7 @@ class Implementation:
 
     def root(self) -> Path:
         """Where the guests' root file system lives (not checked or built: see roots.ensure_root)."""
-        if self.recipe is None:
-            return Path("/")
-        from .roots import root_path
-
-        return root_path(self.name)
+        return Path("/") if self.recipe is None else root_path(self.name)
 
     def has(self, feature: str) -> bool:
         return feature in self.features

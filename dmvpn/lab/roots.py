@@ -32,7 +32,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from . import implementations
 from .errors import PrerequisiteError
+from .implementations import root_path, roots_dir
 
 STAMP = ".dmvpn-root.json"
 #: inside a root: where the stub init mounts the lab's run dir, and the stub itself
@@ -66,12 +68,6 @@ class RootError(PrerequisiteError):
     """A root file system cannot be used or built; the message says why and what to do."""
 
 
-def roots_dir() -> Path:
-    return Path(os.environ.get("DMVPN_ROOTS_DIR", "/var/cache/dmvpn/roots"))
-
-
-def root_path(name: str) -> Path:
-    return roots_dir() / name
 
 
 def _recipe_digest(impl) -> str:
@@ -331,8 +327,6 @@ def ensure_root(impl, progress: Callable[[str], None] = print, build: bool = Tru
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-
-    from . import implementations
 
     ap = argparse.ArgumentParser(prog="dmvpn lab root", description=__doc__.split("\n\n")[0])
     ap.add_argument("action", choices=("ensure", "check", "build", "path"))
