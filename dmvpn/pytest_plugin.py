@@ -36,6 +36,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--dut", default="lab", help="lab (embedded FRR, default), inprocess (the fake NHS) or inprocess-spoke")
     group.addoption("--dut-faults", default="", help="with --dut inprocess: comma-separated FakeNHS faults")
     group.addoption("--testbed", default=None, help="YAML testbed file describing an external DUT")
+    group.addoption("--implementation", default=None, metavar="NAME",
+                    help="with --dut lab: which embedded implementation the lab boots (frr-8.4, the default, or frr-10.3)")
     group.addoption("--mode", choices=("regression", "certify"), default="regression")
     group.addoption("--profile", default=None, help="expectations profile (default: by the DUT's implementation)")
     group.addoption("--reports", default=None, help="where runs land (default: reports/)")
@@ -112,7 +114,8 @@ def make_duts(config: pytest.Config):
 
     try:
         return open_duts(config.getoption("--dut"), config.getoption("--dut-faults").split(","), config.getoption("--testbed"),
-                         progress=lambda message: _say(config, f"   lab: {message}"))
+                         progress=lambda message: _say(config, f"   lab: {message}"),
+                         implementation=config.getoption("--implementation"))
     except ValueError as exc:
         raise pytest.UsageError(f"--dut: {exc}") from None
 

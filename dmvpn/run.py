@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 from dmvpn.results import new_run_dir
+from dmvpn.lab.implementations import DEFAULT as DEFAULT_IMPLEMENTATION
+from dmvpn.lab.implementations import names as implementation_names
 
 SUITES = Path(__file__).resolve().parent.parent / "suites"
 
@@ -27,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser("run", help="the main job: certify the DUT (embedded lab by default)")
     run.add_argument("--suite", choices=("all", "wire", "conformance", "performance"), default="all")
     run.add_argument("--testbed", type=Path, default=None, help="YAML testbed file for an external DUT")
+    run.add_argument("--implementation", default=None, metavar="NAME", choices=implementation_names(),
+                     help=f"the embedded lab's implementation: {', '.join(implementation_names())} "
+                          "(default frr-8.4; frr-10.3 builds its root once, about 40 s)")
     run.add_argument("--mode", choices=("regression", "certify"), default="regression",
                      help="regression: fail on behaviour the expectations profile does not record; certify: fail on every deviation")
     run.add_argument("--reports", type=Path, default=None, help="where runs land (default: reports/)")
@@ -51,8 +56,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.suite in ("all", "wire"):
         statuses.append(_part("wire self-check", lambda: wire_selfcheck(run_dir)))
     if args.suite in ("all", "conformance"):
-        statuses.append(_part("conformance", lambda: run_conformance(run_dir, args.testbed, args.mode, args.shuffle, args.reproduce)))
+        statuses.append(_part("conformance", lambda: run_conformance(run_dir, args.testbed, args.mode, args.shuffle, args.reproduce,
+                                                                      implementation=args.implementation)))
     if args.suite in ("all", "performance"):
+        if args.implementation not in (None, DEFAULT_IMPLEMENTATION) and args.testbed is None:
+            print(f"dmvpn run: the benchmarks boot {DEFAULT_IMPLEMENTATION} labs (--implementation applies to conformance so far)")
         statuses.append(_part("performance", lambda: run_performance_part(run_dir, args.testbed, scale=args.scale)))
     from dmvpn.results.report import render_report
 
@@ -138,7 +146,8 @@ def wire_selfcheck(run_dir: Path) -> int:
 # -- conformance ------------------------------------------------------------------------------
 
 
-def run_conformance(run_dir: Path, testbed: Path | None, mode: str, shuffle: str | None = None, reproduce: int = 3) -> int:
+def run_conformance(run_dir: Path, testbed: Path | None, mode: str, shuffle: str | None = None, reproduce: int = 3,
+                    implementation: str | None = None) -> int:
     """The suites through pytest; the status comes from the cases' outcomes (one policy:
     dmvpn.conformance.outcome), not from pytest's exit code."""
     import pytest
@@ -150,6 +159,8 @@ def run_conformance(run_dir: Path, testbed: Path | None, mode: str, shuffle: str
             "-p", "no:cacheprovider", "-p", "no:terminal", "--reproduce", str(reproduce), "--no-report"]
     if testbed is not None:
         argv += ["--testbed", str(testbed)]
+    elif implementation is not None:
+        argv += ["--implementation", implementation]
     if shuffle is not None:
         argv += ["--shuffle", shuffle]
     code = pytest.main(argv)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import time
 
-from dmvpn.lab import Lab, NodeOptions, Topology
+from dmvpn.lab import Lab, LabError, NodeOptions, Topology
+from dmvpn.lab.implementations import DEFAULT as DEFAULT_IMPLEMENTATION
+from dmvpn.lab.implementations import get as get_implementation
 from dmvpn.lab.mgmt import parse_shortcuts
 from dmvpn.lab.topology import TESTER_EXTRA_NETS, TESTER_NBMA, TESTER_POOL, TESTER_TUNNEL
 from dmvpn.transport import GreSocket, Interlock
@@ -87,13 +89,37 @@ def frr_version(lab: Lab, node: str) -> str:
     return match.group(1) if match else ""
 
 
-def supports_authentication(lab: Lab, node: str) -> bool:
-    """Whether this nhrpd knows `ip nhrp authentication` (FRR 8.4 does not): try it on a scratch line."""
-    argv = ["vtysh", "-c", "configure terminal", "-c", "interface gre1", "-c", "ip nhrp authentication probe",
-            "-c", "no ip nhrp authentication probe"]
-    result = lab.exec(node, argv, timeout=15)
-    text = result.stdout + result.stderr
-    return result.rc == 0 and "Unknown command" not in text
+#: implementation features the lab configures on every guest, so a lab DUT offers them as they are
+_LAB_CONFIGURED = frozenset({"redirect", "nat", "shortcut"})
+
+
+def lab_capabilities(lab: Lab) -> set[str]:
+    """What the lab DUT can be tested for: what its implementation declares (dmvpn.lab.implementations)
+    and the lab configured. Authentication needs both `ip nhrp authentication` (FRR 10.2+) and a
+    password in the topology. No probe on the DUT: `no ip nhrp authentication X` on FRR 10.3 wipes
+    whatever password is configured."""
+    impl = get_implementation(lab.topology.implementation)
+    capabilities = set(_LAB_CONFIGURED & impl.features)
+    if impl.has("authentication") and lab.topology.nhrp_password is not None:
+        capabilities.add("authentication")
+    return capabilities
+
+
+def lab_password(lab: Lab) -> bytes | None:
+    """The password the DUT was configured with (what the tester must send), or None."""
+    topo = lab.topology
+    if topo.nhrp_password is None or not get_implementation(topo.implementation).has("authentication"):
+        return None
+    return topo.nhrp_password.encode()
+
+
+def checked_version(lab: Lab, node: str) -> str:
+    """`show version`'s FRR version; LabError when it is not the implementation the lab was asked for."""
+    version = frr_version(lab, node)
+    impl = get_implementation(lab.topology.implementation)
+    if version and not (version == impl.frr_version or version.startswith(impl.frr_version + ".")):
+        raise LabError(f"{node} runs FRR {version}, not {impl.name} ({impl.frr_version})")
+    return version
 
 
 #: tester addresses with manual ESP SAs to every guest (plain ESP, and NAT-T); kept out of the pools
@@ -104,12 +130,19 @@ ESP_TESTER, ESP_TESTER_NAT_T = "192.0.2.250", "198.51.100.250"
 SPOKE_DUT_HOLDTIME = 15
 
 
-def conformance_topology() -> Topology:
+#: the password of conformance labs whose implementation has `ip nhrp authentication`
+CONFORMANCE_PASSWORD = "DMVPN"
+
+
+def conformance_topology(implementation: str = DEFAULT_IMPLEMENTATION) -> Topology:
     """Hub + 2 FRR spokes registered to it, and spoke3 whose NHS is the tester (the DUT-NHC);
-    ESP SAs between the guests and two tester addresses for the ESP cases."""
+    ESP SAs between the guests and two tester addresses for the ESP cases. An implementation with
+    authentication gets a password on every guest (the authentication cases then apply)."""
+    impl = get_implementation(implementation)
     return Topology(
         hubs=1, spokes=3, options={"spoke3": NodeOptions(nhs_is_tester=True, holdtime=SPOKE_DUT_HOLDTIME)},
-        esp_tester=(ESP_TESTER,), esp_tester_nat_t=(ESP_TESTER_NAT_T,),
+        esp_tester=(ESP_TESTER,), esp_tester_nat_t=(ESP_TESTER_NAT_T,), implementation=impl.name,
+        nhrp_password=CONFORMANCE_PASSWORD if impl.has("authentication") else None,
     )
 
 
@@ -149,11 +182,9 @@ class LabDut(LabNodeMixin, Dut):
         lab = self.ref.lab
         self.node = node
         self.owns_lab = owns_lab
-        version = frr_version(lab, node)
+        version = checked_version(lab, node)
         major_minor = ".".join(version.split(".")[:2]) if version else "unknown"
-        capabilities = {"redirect", "nat", "shortcut"}
-        if supports_authentication(lab, node):
-            capabilities.add("authentication")
+        capabilities = lab_capabilities(lab)
         topo = lab.topology
         esp_addresses = set(topo.esp_tester) | set(topo.esp_tester_nat_t)
         if topo.esp_tester:
@@ -171,6 +202,7 @@ class LabDut(LabNodeMixin, Dut):
             proto=str(hub.tunnel),
             gre_key=lab.topology.gre_key,
             holding_time=lab.topology.holdtime,
+            password=lab_password(lab),
             tester_nbma=address_pool(str(TESTER_POOL), skip=esp_addresses),
             tester_proto=address_pool("10.255.0.128/25", "10.254.0.0/16"),  # FRR accepts any protocol address
             nat_nbma=address_pool(*(str(n) for n in TESTER_EXTRA_NETS), skip=esp_addresses),
@@ -215,7 +247,8 @@ class LabDut(LabNodeMixin, Dut):
             while time.monotonic() - start < timeout:
                 reqid += 1
                 probe.send(T.registration_request(outer_src=TESTER_NBMA, outer_dst=self.info.nbma, src_proto="10.253.0.1",
-                                                  dst_proto=self.info.proto, gre_key=self.info.gre_key, reqid=reqid).packet)
+                                                  dst_proto=self.info.proto, gre_key=self.info.gre_key, reqid=reqid,
+                                                  password=self.info.password).packet)
                 deadline = time.monotonic() + 0.5
                 while (left := deadline - time.monotonic()) > 0:
                     raw = probe.recv(left)
@@ -322,7 +355,7 @@ class LabSpokeDut(LabNodeMixin, Dut):
         if self.node is None:
             raise ValueError("the lab has no spoke whose NHS is the tester")
         spoke = lab.node(self.node)
-        version = frr_version(lab, self.node)
+        version = checked_version(lab, self.node)
         major_minor = ".".join(version.split(".")[:2]) if version else "unknown"
         capabilities = {"nat", "cache", "trigger-registration"}
         if spoke.shortcut:
@@ -339,6 +372,7 @@ class LabSpokeDut(LabNodeMixin, Dut):
             proto=spoke.tunnel,
             gre_key=topo.gre_key,
             holding_time=spoke.holdtime,
+            password=lab_password(lab),
             tester_nbma=address_pool(str(TESTER_POOL), skip=skip),
             tester_proto=address_pool("10.255.0.128/25", "10.254.0.0/16"),  # FRR accepts any protocol address
             nat_nbma=address_pool(*(str(n) for n in TESTER_EXTRA_NETS), skip=skip),

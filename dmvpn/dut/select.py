@@ -15,8 +15,10 @@ def open_duts(
     faults: Iterable[str] = (),
     testbed: str | Path | None = None,
     progress: Callable[[str], None] = print,
+    implementation: str | None = None,
 ) -> DutSet:
-    """The DUTs by role. `testbed` wins over `kind`; faults apply to the in-process DUTs only."""
+    """The DUTs by role. `testbed` wins over `kind`; faults apply to the in-process DUTs only;
+    `implementation` (e.g. "frr-10.3", default frr-8.4) is the embedded lab's."""
     if testbed:
         from .testbed import TestbedDut
 
@@ -32,7 +34,8 @@ def open_duts(
 
         return DutSet({"spoke": InProcessSpokeDut(faults)})
     if kind == "lab":
-        from .lab import boot_lab_duts
+        from .lab import boot_lab_duts, conformance_topology
 
-        return boot_lab_duts(progress=progress)
+        topology = conformance_topology(implementation) if implementation else None
+        return boot_lab_duts(topology=topology, progress=progress)
     raise ValueError(f"the DUT must be one of {', '.join(KINDS)}, not {kind!r}")

@@ -15,6 +15,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from .errors import CommandTimeout, LabError, LabTerminated
+from .implementations import DEFAULT as DEFAULT_IMPLEMENTATION
+from .implementations import names as implementation_names
 from .lab import Lab
 from .state import list_records, state_lock, teardown
 from .topology import Topology
@@ -37,6 +39,11 @@ def register(subparsers) -> None:
     up.add_argument("--no-shortcut", action="store_true", help="spokes without ip nhrp shortcut")
     up.add_argument("--esp", action="store_true", help="manual transport-mode ESP SAs between guests")
     up.add_argument("--mem", type=int, default=256, help="guest RAM in MB (default 256)")
+    up.add_argument("--implementation", default=DEFAULT_IMPLEMENTATION, choices=implementation_names(),
+                    help=f"which FRR the guests run (default {DEFAULT_IMPLEMENTATION}; frr-10.3 builds its "
+                         "root once, about 40 s)")
+    up.add_argument("--password", default=None,
+                    help="ip nhrp authentication PASSWORD on every guest (implementations that have it)")
     up.add_argument("--run-dir", help="keep configs, consoles and logs here (default: a /tmp dir)")
     up.add_argument("--timeout", type=float, default=90.0, help="boot timeout in seconds")
     up.set_defaults(func=cmd_up)
@@ -60,6 +67,12 @@ def register(subparsers) -> None:
     lg.add_argument("node")
     lg.set_defaults(func=cmd_logs)
 
+    rt = sub.add_parser("root", help="the root file system of an implementation that has its own (frr-10.3)")
+    rt.add_argument("action", choices=("ensure", "check", "build", "path"),
+                    help="ensure: build when missing or broken; check: say what is wrong; build: from nothing")
+    rt.add_argument("implementation", nargs="?", default="frr-10.3", choices=implementation_names())
+    rt.set_defaults(func=cmd_root)
+
     dn = sub.add_parser("down", help="remove the running lab(s)")
     dn.add_argument("--lab", help="only this lab id")
     dn.add_argument("--all", action="store_true",
@@ -76,6 +89,12 @@ def _fail(cmd: str, msg: str, rc: int = 1) -> int:
     return rc
 
 
+def cmd_root(args) -> int:
+    from .roots import main as roots_main
+
+    return roots_main([args.action, args.implementation])
+
+
 def cmd_up(args) -> int:
     running = [r for r in list_records() if r.detached]
     if running:
@@ -84,7 +103,7 @@ def cmd_up(args) -> int:
         topo = Topology(hubs=args.hubs, spokes=args.spokes, gre_key=None if args.no_key else args.key,
                         network_id=args.network_id, holdtime=args.holdtime, unique=args.unique,
                         redirect=not args.no_redirect, shortcut=not args.no_shortcut, esp=args.esp,
-                        mem_mb=args.mem)
+                        mem_mb=args.mem, implementation=args.implementation, nhrp_password=args.password)
     except ValueError as exc:
         return _fail("up", str(exc), 2)
     t0 = time.monotonic()
@@ -98,7 +117,7 @@ def cmd_up(args) -> int:
         print(f"dmvpn lab up: {exc}; everything it started is removed", file=sys.stderr)
         return exc.exit_code
     lab.detach()
-    print(f"lab {lab.id} is up in {lab.boot_seconds:.1f} s: namespace {lab.ns}, run dir {lab.run_dir}")
+    print(f"lab {lab.id} ({topo.implementation}) is up in {lab.boot_seconds:.1f} s: namespace {lab.ns}, run dir {lab.run_dir}")
     for node in lab.nodes.values():
         print(f"  {node.name:<8} {node.role:<5} nbma {node.nbma:<12} tunnel {node.tunnel:<12} "
               f"pid {lab.guests[node.name].pid}" + (f"  lan {node.lan}" if node.lan else ""))

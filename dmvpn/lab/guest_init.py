@@ -86,10 +86,16 @@ def setup_filesystems(run_dir):
     mount("none", run_dir, "hostfs", 0, run_dir)
 
 
-def setup_modules():
+def setup_modules(cfg):
     release = os.uname().release
+    modules = "/usr/lib/uml/modules"
+    if cfg.get("host_modules"):
+        # A root of its own (e.g. Debian 13 for FRR 10.3) has no UML modules: mount the host's.
+        modules = "/mnt/uml-modules"
+        os.makedirs(modules, exist_ok=True)
+        mount("none", modules, "hostfs", MS_NOSUID | MS_NODEV, cfg["host_modules"])
     os.makedirs("/mnt/lib/modules", exist_ok=True)
-    os.symlink("/usr/lib/uml/modules/" + release, "/mnt/lib/modules/" + release)
+    os.symlink(modules + "/" + release, "/mnt/lib/modules/" + release)
     write_file("/mnt/modprobe", '#!/bin/sh\nexec /usr/sbin/modprobe -d /mnt "$@"\n')
     os.chmod("/mnt/modprobe", 0o755)
     write_file("/proc/sys/kernel/modprobe", "/mnt/modprobe\n")
@@ -154,8 +160,20 @@ def start_frr(cfg):
         os.chown(d, frr.pw_uid, frr.pw_gid)
     for name, text in cfg.get("etc_frr", {}).items():
         write_file("/etc/frr/" + name, text)
+    out_path = cfg.get("daemon_output")
     for argv in cfg.get("daemons", []):
-        run(argv)
+        if not out_path:
+            run(argv)
+            continue
+        # FRR 10's daemons keep a captured stdout open after daemonising: never a pipe here
+        with open(out_path, "ab") as out:
+            start = out.tell()
+            rc = subprocess.call(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        if rc != 0:
+            with open(out_path, "rb") as fh:
+                fh.seek(start)
+                tail = fh.read().decode(errors="replace").strip()[-500:]
+            raise RuntimeError("%s failed (rc %d): %s" % (" ".join(argv[:3]), rc, tail))
 
 
 def wait_ready(cfg, deadline=120.0):
@@ -269,7 +287,7 @@ def main():
         return
     setup_ok = False
     try:
-        setup_modules()
+        setup_modules(cfg)
         setup_node(cfg)
         log("network configured")
         charon = start_ike(cfg)

@@ -35,11 +35,15 @@ from . import netns
 from .errors import BootError, LabError, LabTerminated, PrerequisiteError
 from .guest import Guest, Result
 from .mgmt import ManagementMixin
+from .implementations import get as get_implementation
 from .render import guest_config
+from .roots import INIT_STUB, ensure_root
 from .state import PREFIX, GuestRecord, LabRecord, list_records, proc_start_time, reap_stale, state_lock, teardown
 from .topology import TESTER_EXTRA_NETS, TESTER_NBMA, TESTER_POOL, Node, Topology, topology_from_dict, topology_to_dict
 
 GUEST_INIT = Path(__file__).with_name("guest_init.py")
+#: host paths a guest on its own root can hold a run dir under (its init mounts tmpfs there)
+GUEST_TMPFS = ("/tmp", "/var/tmp")
 UML_MODULES = Path("/usr/lib/uml/modules")
 Progress = Callable[[str], None]
 
@@ -171,6 +175,13 @@ class Lab(ManagementMixin):
         #: keep logs and configs after down(); default: keep a given run dir, remove our own
         self.keep_run_dir = (run_dir is not None or bool(os.environ.get("DMVPN_LAB_KEEP"))
                              if keep_run_dir is None else keep_run_dir)
+        self.implementation = get_implementation(self.topology.implementation)
+        if self.implementation.own_root and self._given_run_dir and not any(
+                self._given_run_dir.is_relative_to(d) for d in GUEST_TMPFS):
+            # the guest mounts the run dir at its host path, which must be creatable in its root
+            raise LabError(f"{self.implementation.name} guests need a run dir below "
+                           f"{' or '.join(GUEST_TMPFS)}, not {self._given_run_dir}")
+        self.root: Path = Path("/")
         self.boot_timeout = boot_timeout
         self.progress = progress or (lambda msg: None)
         self.id: str | None = None
@@ -221,6 +232,8 @@ class Lab(ManagementMixin):
         if self._state != "new":
             raise LabError(f"this Lab object is {self._state}; make a new one")
         check_prerequisites(self.topology)
+        # an implementation with its own root: built the first time (about a minute), then reused
+        self.root = ensure_root(self.implementation, self.progress)
         t0 = time.monotonic()
         reap_stale(self.progress)
         _install_handlers()
@@ -291,11 +304,16 @@ class Lab(ManagementMixin):
             "/bin/sh", "-c", '"$@"; exit $?', "dmvpn-lab-guest",
             "ip", "netns", "exec", self.ns, "linux.uml",
             f"mem={self.topology.mem_mb}M", f"umid={node.name}", f"uml_dir={rd}/uml",
-            "root=/dev/root", "rootfstype=hostfs", "rootflags=/", "ro", f"init={rd}/init.py",
+            "root=/dev/root", "rootfstype=hostfs", f"rootflags={self.root}", "ro", self._init_arg(),
             f"DMVPN_NODE_DIR={rd}/{node.name}", f"DMVPN_RUN_DIR={rd}",
             "con0=null,fd:1", "con=null", "ssl=null",
             f"vec0:transport=tap,ifname={node.tap},mac={node.mac}",
         ]
+
+    def _init_arg(self) -> str:
+        if self.implementation.own_root:
+            return f"init=/{INIT_STUB}"  # inside the root: mounts the run dir, runs its init.py
+        return f"init={self.run_dir}/init.py"
 
     def _boot(self) -> None:
         env = dict(os.environ, TMPDIR=str(self.run_dir / "mem"))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from .implementations import get as get_implementation
+from .roots import HOST_MOUNT
 from .topology import ESP_AEAD, NFLOG_GROUP, TESTER_EXTRA_NETS, TESTER_NBMA, Node, Topology
 
 FRR_DIR = "/usr/lib/frr"
@@ -36,6 +38,8 @@ def nhrpd_conf(topo: Topology, node: Node, log_path: str) -> str:
         lines.append(" ip nhrp registration no-unique")
     if node.shortcut:
         lines.append(" ip nhrp shortcut")
+    if topo.nhrp_password is not None and get_implementation(topo.implementation).has("authentication"):
+        lines.append(f" ip nhrp authentication {topo.nhrp_password}")
     lines += [" tunnel source eth0", "!"]
     lines += list(node.frr_lines)
     return "\n".join(lines) + "\n"
@@ -202,9 +206,16 @@ def guest_config(topo: Topology, node: Node, node_dir: str) -> dict:
     maps = [ln.strip() for ln in conf.splitlines() if ln.strip().startswith("ip nhrp map ")]
     post_ready = [[VTYSH, "-c", "configure terminal", "-c", "interface gre1"]
                   + [a for m in maps for a in ("-c", m)]] if maps else []
+    impl = get_implementation(topo.implementation)
     zebra_path = f"{node_dir}/zebra.conf"
     nhrpd_path = f"{node_dir}/nhrpd.conf"
     files = {zebra_path: zebra_conf(node, f"{node_dir}/zebra.log"), nhrpd_path: conf}
+    daemons = []
+    for daemon in impl.daemons:
+        if daemon in impl.no_config_file:  # mgmtd (FRR 10)
+            daemons.append([f"{FRR_DIR}/{daemon}", "-d", "-A", "127.0.0.1", "--log", f"file:{node_dir}/{daemon}.log"])
+        else:
+            daemons.append([f"{FRR_DIR}/{daemon}", "-d", "-A", "127.0.0.1", "-f", f"{node_dir}/{daemon}.conf"])
     extra = {}
     if topo.ike or topo.ike_tester:
         modules += [m for m in ("esp4", "xfrm_user") if m not in modules]
@@ -219,10 +230,7 @@ def guest_config(topo: Topology, node: Node, node_dir: str) -> dict:
         "commands": commands,
         "etc_frr": {"vtysh.conf": "! written by dmvpn.lab\n"},
         "files": files,
-        "daemons": [
-            [f"{FRR_DIR}/zebra", "-d", "-A", "127.0.0.1", "-f", zebra_path],
-            [f"{FRR_DIR}/nhrpd", "-d", "-A", "127.0.0.1", "-f", nhrpd_path],
-        ],
+        "daemons": daemons,
         "ready_socket": NHRPD_VTY,
         "ready_check": [VTYSH, "-d", "nhrpd", "-c", "show ip nhrp cache"],
         "ready_expect": f" {node.tunnel} ",  # the "local" cache entry of its own tunnel address
@@ -230,4 +238,16 @@ def guest_config(topo: Topology, node: Node, node_dir: str) -> dict:
         "poll_interval": 0.05,
         # the kernel decapsulates ESP in UDP only on a socket marked UDP_ENCAP_ESPINUDP (RFC 3948)
         "esp_in_udp_port": 4500 if any(sa.nat_t for sa in sas) else None,
-    }
+    } | _own_root_config(impl, node_dir)
+
+
+def _own_root_config(impl, node_dir: str) -> dict:
+    """guest.json keys of an implementation with its own root (none for the host's own FRR)."""
+    extra: dict = {}
+    if impl.own_root:
+        # the root has no UML modules: the guest mounts the host's (they match the host's linux.uml)
+        extra["host_modules"] = "/usr/lib/uml/modules"
+        extra["host_mount"] = "/" + HOST_MOUNT
+    if impl.daemon_output_to_file:
+        extra["daemon_output"] = f"{node_dir}/daemons.out"
+    return extra

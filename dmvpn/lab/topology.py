@@ -80,6 +80,11 @@ class Topology:
     nhrp_debug: tuple[str, ...] = ("common", "event")  #: ``debug nhrp <x>`` lines (logged to nhrpd.log)
     mem_mb: int = 256
     options: dict[str, NodeOptions] = field(default_factory=dict)  #: node name -> overrides
+    #: which FRR the guests run (see dmvpn.lab.implementations): "frr-8.4" (the host's) or "frr-10.3"
+    implementation: str = "frr-8.4"
+    #: ``ip nhrp authentication PASSWORD`` (Cisco plaintext, at most 8 bytes) on hubs and spokes;
+    #: only for an implementation that has it (FRR 10.2+)
+    nhrp_password: str | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.hubs <= MAX_HUBS:
@@ -98,6 +103,15 @@ class Topology:
             raise ValueError("a tester address has either manual SAs (esp_tester) or IKE (ike_tester)")
         if self.ike_tester_mode not in ("tunnel", "transport"):
             raise ValueError(f"ike_tester_mode is tunnel or transport, not {self.ike_tester_mode!r}")
+        from .implementations import get as get_implementation
+
+        impl = get_implementation(self.implementation)  # ValueError naming the known ones
+        if self.nhrp_password is not None:
+            if not impl.has("authentication"):
+                raise ValueError(f"{impl.name} has no ip nhrp authentication: no nhrp_password")
+            if not 1 <= len(self.nhrp_password.encode()) <= 8 or not self.nhrp_password.isprintable() \
+                    or " " in self.nhrp_password:
+                raise ValueError("nhrp_password must be 1-8 printable bytes without blanks (Cisco's limit)")
         names = {n.name for n in self.nodes()}
         unknown = set(self.options) - names
         if unknown:
