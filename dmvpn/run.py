@@ -147,7 +147,7 @@ def wire_selfcheck(run_dir: Path) -> int:
 
 
 def run_conformance(run_dir: Path, testbed: Path | None, mode: str, shuffle: str | None = None, reproduce: int = 3,
-                    implementation: str | None = None) -> int:
+                    implementation: str | None = None, extra: list[str] = ()) -> int:
     """The suites through pytest; the status comes from the cases' outcomes (one policy:
     dmvpn.conformance.outcome), not from pytest's exit code."""
     import pytest
@@ -163,6 +163,7 @@ def run_conformance(run_dir: Path, testbed: Path | None, mode: str, shuffle: str
         argv += ["--implementation", implementation]
     if shuffle is not None:
         argv += ["--shuffle", shuffle]
+    argv += list(extra)
     code = pytest.main(argv)
     try:
         frame = load_conformance(run_dir)

@@ -28,6 +28,7 @@ def conformance_section(run_dir: Path, frames: list[pd.DataFrame]) -> str:
         parts.append(f"<h2>{html.escape(str(dut))}</h2><p>profile <code>{html.escape(str(implementation))}</code>: {summary}</p>")
         table = frame.pivot_table(index="group", columns="verdict", values="case_id", aggfunc="count", fill_value=0)
         table = table[[v for v in VERDICT_ORDER if v in table.columns]]
+        parts.append(_result(frame))
         parts.append("<h3>By clause group</h3>" + table.to_html(border=0))
         parts.append(_crash_findings(run_dir, frame))
         parts.append(_could_not_test(frame))
@@ -44,12 +45,12 @@ def conformance_section(run_dir: Path, frames: list[pd.DataFrame]) -> str:
                     f"<td>{html.escape(str(row.detail))}</td><td>{link}</td></tr>"
                 )
             parts.append("</table>")
-        parts.append("<h3>All cases</h3><table><tr><th>case</th><th>group</th><th>clause</th><th>level</th><th>role</th><th>verdict</th><th>detail</th><th>evidence</th></tr>")
+        parts.append("<h3>All cases</h3><table><tr><th>case</th><th>group</th><th>clause</th><th>level</th><th>role</th><th>verdict</th><th>outcome</th><th>detail</th><th>evidence</th></tr>")
         for row in frame.sort_values("case_id").itertuples(index=False):
             parts.append(
                 f"<tr class='{row.verdict}'><td>{row.case_id}</td><td>{row.group}</td><td>{html.escape(str(row.clause))}</td>"
-                f"<td>{row.level}</td><td>{row.role}</td><td>{row.verdict}</td><td>{html.escape(str(row.detail))}</td>"
-                f"<td>{_evidence_link(run_dir, row.pcap)}</td></tr>"
+                f"<td>{row.level}</td><td>{row.role}</td><td>{row.verdict}</td><td>{html.escape(_outcome_words(row.outcome))}</td>"
+                f"<td>{html.escape(str(row.detail))}</td><td>{_evidence_link(run_dir, row.pcap)}</td></tr>"
             )
         parts.append("</table>")
     if combined["implementation"].nunique() > 1 or combined["dut"].nunique() > 1:
@@ -98,3 +99,31 @@ def _could_not_test(frame: pd.DataFrame) -> str:
     )
     return (f"<h3>Could not test ({len(rows)}): the certification is incomplete</h3>"
             "<table><tr><th>case</th><th>verdict</th><th>why</th></tr>" + items + "</table>")
+
+
+#: the outcome column (dmvpn.conformance.outcome, decided when the run was written) in words
+OUTCOME_WORDS = {"pass": "pass", "xfail": "as recorded (known)", "fail": "FAIL", "skip": "skipped", "incomplete": "could not test"}
+
+
+def _outcome_words(value) -> str:
+    return OUTCOME_WORDS.get(str(value), str(value) if isinstance(value, str) else "")
+
+
+def _result(frame: pd.DataFrame) -> str:
+    """The run's result as the exit status and pytest see it: the failing cases first."""
+    outcomes = frame["outcome"].astype(str) if "outcome" in frame else pd.Series([], dtype=str)
+    mode = str(frame["mode"].iloc[0]) if "mode" in frame and len(frame) and isinstance(frame["mode"].iloc[0], str) else "regression"
+    failed = frame[outcomes == "fail"]
+    incomplete = frame[outcomes == "incomplete"]
+    if not failed.empty:
+        words = f"FAILED: {len(failed)} case(s) not as the profile records" if mode == "regression" else f"FAILED: {len(failed)} deviation(s)"
+    elif not incomplete.empty:
+        words = f"INCOMPLETE: {len(incomplete)} case(s) could not test"
+    else:
+        words = "passed: the DUT behaved as its profile records" if mode == "regression" else "passed: no deviation"
+    rows = "".join(
+        f"<tr class='{r.verdict}'><td>{r.case_id}</td><td>{r.verdict}</td><td>{html.escape(str(r.detail))}</td></tr>"
+        for r in failed.sort_values("case_id").itertuples(index=False)
+    )
+    table = ("<table><tr><th>case</th><th>verdict</th><th>why it fails this run</th></tr>" + rows + "</table>") if rows else ""
+    return f"<h3>Result ({html.escape(mode)} mode): {html.escape(words)}</h3>{table}"
