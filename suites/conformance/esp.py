@@ -67,6 +67,7 @@ def _counters(ctx: CaseContext, label: str) -> dict | None:
     clause="RFC 4303 §3.4; RFC 2332 §5.2.4",
     level="MUST",
     role="hub",
+    breakers=("reply-in-clear", "silent"),
     requirement="A Registration Request carried in transport-mode ESP (next header 47, GRE) is decrypted, "
     "processed and answered with an ESP-protected Registration Reply.",
     requires=REQUIRES,
@@ -83,6 +84,7 @@ def test_registration_over_esp(ctx: CaseContext) -> None:
     clause="RFC 4303 §3.4.4",
     level="MUST",
     role="hub",
+    breakers=("no-icv-check",),
     requirement="A packet whose integrity check value does not verify is discarded (and counted).",
     requires=REQUIRES,
     malformed=True,
@@ -107,6 +109,7 @@ def test_bad_icv_is_dropped(ctx: CaseContext) -> None:
     clause="RFC 4303 §3.4.3",
     level="MUST",
     role="hub",
+    breakers=("no-replay-check",),
     requirement="With anti-replay enabled, a replayed sequence number, and one to the left of the window, "
     "are discarded.",
     requires=("esp", "anti-replay"),
@@ -144,6 +147,7 @@ def _foreign_sa(link, nbma: str, spi: int) -> EspSA:
     clause="RFC 4303 §3.4.2",
     level="MUST",
     role="hub",
+    breakers=("accept-any-spi",),
     requirement="A packet for an SPI with no SA is discarded.",
     requires=REQUIRES,
     malformed=True,
@@ -160,6 +164,7 @@ def test_unknown_spi_is_dropped(ctx: CaseContext) -> None:
     clause="RFC 4303 §2.1",
     level="MUST",
     role="hub",
+    breakers=("accept-any-spi",),
     requirement="SPI values 1-255 are reserved: a packet carrying one is discarded.",
     requires=REQUIRES,
     malformed=True,
@@ -176,6 +181,7 @@ def test_reserved_spi_is_dropped(ctx: CaseContext) -> None:
     clause="RFC 4301 §5.2 (inbound selector check)",
     level="MUST",
     role="hub",
+    breakers=("no-selector-check",),
     requirement="A packet decrypted with an SA whose selector is GRE but whose next header is not GRE is "
     "discarded.",
     requires=REQUIRES,
@@ -196,6 +202,7 @@ def test_wrong_next_header_is_dropped(ctx: CaseContext) -> None:
     clause="RFC 3948 §2.1, §3.1",
     level="MUST",
     role="hub",
+    breakers=("no-nat-t", "reply-in-clear"),
     requirement="ESP in UDP 4500 with UDP checksum 0 (NAT-T) is decapsulated and processed.",
     requires=("esp", "nat-t"),
 )
@@ -211,6 +218,7 @@ def test_nat_t_is_accepted(ctx: CaseContext) -> None:
     clause="RFC 3948 §2.3, §3.2",
     level="MUST",
     role="hub",
+    breakers=("keepalive-is-esp",),
     requirement="A NAT-keepalive (UDP 4500 carrying the single octet 0xFF) is ignored.",
     requires=("esp", "nat-t"),
     malformed=True,

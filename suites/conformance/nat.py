@@ -61,6 +61,7 @@ def _expect_post_nat_binding(ctx: CaseContext, spoke: Spoke) -> None:
     clause="RFC 2332 §5.2.4; Cisco NAT Address extension (type 9)",
     level="MUST",
     role="hub",
+    breakers=("reply-to-claimed-nbma", "no-nat-extension", "nat-binding-claimed"),
     requirement="A Registration Request whose claimed NBMA address differs from the packet's source (a spoke "
     "behind NAT) is answered at the packet's source address, its NAT extension is returned with a CIE giving "
     "the post-NAT NBMA address and the spoke's protocol address, and the binding uses the post-NAT address.",
@@ -93,6 +94,7 @@ def test_registration_behind_nat(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.4, §5.3",
     level="MUST",
     role="hub",
+    breakers=("reply-to-claimed-nbma", "nat-binding-claimed", "nat-ext-unsolicited"),
     requirement="A registration from behind NAT without a NAT extension is answered at the packet's source "
     "address, the reply carries no NAT extension (extensions appear in a reply only if they were in the "
     "request), and the binding uses the post-NAT address.",
@@ -114,6 +116,7 @@ def test_registration_behind_nat_without_extension(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.2; Cisco NAT Address extension (type 9)",
     level="MUST",
     role="hub",
+    breakers=("nat-binding-claimed",),
     requirement="Resolving a spoke registered from behind NAT gives its post-NAT NBMA address: a forwarded "
     "Resolution Request goes to the post-NAT address, an answer carries it in its CIE.",
     requires=REQUIRES,
@@ -153,6 +156,7 @@ def test_resolution_of_a_natted_spoke(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3",
     level="MUST",
     role="hub",
+    breakers=("one-binding-per-nbma",),
     requirement="Two spokes behind the same NAT (one public address, two protocol addresses) both register "
     "and both bindings stay, also when one of them refreshes.",
     requires=REQUIRES,

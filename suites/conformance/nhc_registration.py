@@ -32,6 +32,7 @@ def _requested(ctx: CaseContext, rig: Rig):
     clause="RFC 2332 §5.2.3, §5.2.0.1, §3",
     level="MUST",
     role="spoke",
+    breakers=("reg-dst-zero", "bad-checksum"),
     requirement="The spoke's Registration Request goes straight to its NHS's NBMA address, with the spoke's own "
     "NBMA and protocol addresses as source, the NHS's (or its own) protocol address as destination and a valid "
     "checksum.",
@@ -61,6 +62,7 @@ def test_registration_request_addressing(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3, §5.2.0.1",
     level="MUST",
     role="spoke",
+    breakers=("unique-prefix-32", "zero-holding-time"),
     requirement="The spoke's Registration Request carries one or more CIEs with code 0 and a non-zero holding time; "
     "with the U bit set it carries exactly one CIE, of prefix length 0xFF.",
     requires=NEEDS,
@@ -109,6 +111,7 @@ def _extension_words(raw: bytes) -> list[int]:
     clause="RFC 2332 §5.3, §5.3.0, §5.3.1, §5.3.2, §5.3.3",
     level="MUST",
     role="spoke",
+    breakers=("no-end-extension",),
     requirement="The extensions of the spoke's Registration Request are well formed: ended by the End extension, "
     "the u bit clear, no type twice (but Vendor-Private), the Responder Address, Forward and Reverse Transit "
     "extensions compulsory and sent empty by the requester.",
@@ -167,6 +170,7 @@ def _retry_words(first_reqid: int, again, window: float) -> tuple[bool, str]:
     clause="RFC 2332 §5.2.0.1, §5.2.3",
     level="MUST",
     role="spoke",
+    breakers=("new-reqid-on-retransmit", "no-retransmit"),
     requirement="An unanswered Registration Request is sent again, with the same request ID.",
     requires=NEEDS,
 )
@@ -187,6 +191,7 @@ def test_registration_retransmission_keeps_the_request_id(ctx: CaseContext) -> N
     clause="RFC 2332 §5.2.3, §5.2.0.1",
     level="MUST",
     role="spoke",
+    breakers=("no-refresh",),
     requirement="After a successful registration the spoke registers again, with a new request ID, before the "
     "holding time it registered runs out (RFC 2332 recommends a third of it).",
     requires=NEEDS,

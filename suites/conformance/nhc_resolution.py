@@ -35,6 +35,7 @@ def _forwarded(ctx: CaseContext, rig: Rig, flags: int = 0xC802, holding_time: in
     clause="RFC 2332 §5.2.2, §5.3, §5.3.1, §6.3",
     level="MUST",
     role="spoke",
+    breakers=("no-responder-address", "bad-checksum"),
     requirement="A Resolution Request forwarded by the NHS for an address behind the spoke is answered by a "
     "Resolution Reply: same request ID, code 0, A and D set, Q and S copied, one CIE naming the spoke (NBMA and "
     "protocol address) with a holding time and a prefix within the spoke's own LAN, every extension of the request "
@@ -81,6 +82,7 @@ def parse_extensions(packet: bytes):
     clause="DMVPN Phase 3 (reference §A.16: the egress answers over the spoke-to-spoke path); RFC 2332 §6.2.1",
     level="SHOULD",
     role="spoke",
+    breakers=("reply-via-nhs",),
     requirement="The spoke answers a forwarded Resolution Request (S set, source holding time given) directly to "
     "the requester's NBMA address, not back through the NHS.",
     requires=NEEDS,
@@ -98,6 +100,7 @@ def test_reply_goes_directly_to_the_requester(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.0.1, §5.2.1, §6.2.1",
     level="MUST",
     role="spoke",
+    breakers=("cache-without-s",),
     requirement="A Resolution Request with the S bit clear and CIE holding time 0 is answered, and the "
     "requester's binding is not cached.",
     requires=NEEDS + ("cache",),
@@ -120,6 +123,7 @@ def test_source_without_s_is_not_cached(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.2, §5.2.7",
     level="SHOULD",
     role="spoke",
+    breakers=("no-error-10", "cache-unsolicited"),
     requirement="An unsolicited Resolution Reply (a request ID the spoke never used) gets Error Indication 10 "
     "(Invalid NHRP Resolution Reply Received) and installs no shortcut.",
     requires=("trigger-registration",),
@@ -147,6 +151,7 @@ def test_unsolicited_reply_gets_error_10(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.0.1, §6.2.1",
     level="SHOULD",
     role="spoke",
+    breakers=("new-reqid-on-retransmit", "no-retransmit"),
     requirement="The spoke's unanswered Resolution Request is sent again, with the same request ID.",
     requires=NEEDS,
 )
@@ -173,6 +178,7 @@ def test_resolution_retransmission_keeps_the_request_id(ctx: CaseContext) -> Non
     clause="RFC 2332 §5.2.2",
     level="MUST",
     role="spoke",
+    breakers=("shortcut-from-nak",),
     requirement="A Resolution Reply whose CIE carries a NAK code (here 4, with next-hop addresses that must be "
     "ignored) installs no shortcut: data keeps going via the NHS.",
     requires=NEEDS + ("send-data",),
@@ -195,6 +201,7 @@ def test_nak_installs_no_shortcut(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.0.1, §5.2.2",
     level="MUST",
     role="spoke",
+    breakers=("prefix-0-as-default",),
     requirement="A Resolution Reply with CIE prefix length 0 (no equivalence information, the same as 0xFF) or "
     "0xFF gives a host shortcut for the resolved address, not a wider one.",
     requires=NEEDS,
@@ -221,6 +228,7 @@ def test_prefix_0_and_255_mean_a_host(ctx: CaseContext) -> None:
     clause="Cisco NAT extension (reference §A.10, §A.16; FRR nhrp_shortcut.c)",
     level="SHOULD",
     role="spoke",
+    breakers=("ignore-nat-ext",),
     requirement="When a Resolution Reply's NAT extension gives another (post-NAT) NBMA address for the "
     "responder, the shortcut and the data use that address, not the CIE's.",
     requires=NEEDS + ("nat", "send-data"),
@@ -251,6 +259,7 @@ def test_nat_extension_address_is_used(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.7 (code 6: the address is unreachable along the routed path)",
     level="SHOULD",
     role="spoke",
+    breakers=("retry-after-error-6",),
     requirement="After Error Indication 6 (Protocol Address Unreachable) answers its Resolution Request, the "
     "spoke neither retransmits that request nor resolves the same address again at the next Traffic Indication.",
     requires=NEEDS,

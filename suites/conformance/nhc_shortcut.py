@@ -27,6 +27,7 @@ Q, A, S, U = C.ResolutionFlags.Q, C.ResolutionFlags.A, C.ResolutionFlags.S, C.Re
     clause="draft-detienne-dmvpn-01 §4; RFC 2332 §5.2.1",
     level="MUST",
     role="spoke",
+    breakers=("ignore-ti",),
     requirement="A Traffic Indication from the hub about the spoke's packet makes the spoke send a Resolution "
     "Request for the inner packet's destination straight to its NHS: its own addresses as source, Q, A and S set, "
     "at most one CIE (prefix length 0xFF if U is set, a holding time only with S).",
@@ -83,6 +84,7 @@ def _installed(ctx: CaseContext, rig: Rig, peer: tuple[str, str], target: str, p
     clause="draft-detienne-dmvpn-01; RFC 2332 §2.2, §5.2.2",
     level="MUST",
     role="spoke",
+    breakers=("data-via-nhs", "ignore-ti"),
     requirement="A Resolution Reply from the peer spoke (CIE prefix length 24) installs a shortcut for that /24 "
     "via the peer, and the spoke's data to it then goes in GRE directly to the peer's NBMA address.",
     requires=NEEDS + ("send-data",),
@@ -104,6 +106,7 @@ def test_reply_installs_a_shortcut_and_data_goes_direct(ctx: CaseContext) -> Non
     clause="draft-detienne-dmvpn-01 §4; RFC 2332 §5.2.7",
     level="MUST",
     role="spoke",
+    breakers=("resolve-garbage-ti", "crash-on-malformed"),
     requirement="A Traffic Indication whose payload is not an IPv4 packet (cut to 10 bytes; version 0; IHL below "
     "5, each with a routable address where the destination would be) resolves nothing, and the spoke stays alive.",
     requires=NEEDS,
@@ -134,6 +137,7 @@ def test_malformed_traffic_indication_is_ignored(ctx: CaseContext) -> None:
     clause="draft-detienne-dmvpn-01 §4 (extensions may be present); RFC 2332 §5.3",
     level="MUST",
     role="spoke",
+    breakers=("ti-extensions-dropped",),
     requirement="A Traffic Indication that carries extensions (Forward and Reverse Transit, NAT, End, as in "
     "captured Cisco traffic) is acted on like one without.",
     requires=NEEDS,
@@ -162,6 +166,7 @@ def test_traffic_indication_with_extensions(ctx: CaseContext) -> None:
     clause="DMVPN Phase 3 practice (reference P3-10; FRR renews at 2/3 of the holding time); RFC 2332 §5.2.0.1",
     level="SHOULD",
     role="spoke",
+    breakers=("no-renewal",),
     requirement="A shortcut in use (data to a host of its /24) is resolved again before its holding time runs out.",
     requires=NEEDS + ("send-data",),
 )
@@ -195,6 +200,7 @@ def test_shortcut_in_use_is_renewed(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.0.1, §6.2.1",
     level="MUST",
     role="spoke",
+    breakers=("ignore-holding-time",),
     requirement="A shortcut is discarded when its holding time expires unrenewed: afterwards data goes via the "
     "NHS again.",
     requires=NEEDS + ("send-data",),
@@ -222,6 +228,7 @@ def test_expired_shortcut_is_discarded(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.2; FRR issue #4845",
     level="SHOULD",
     role="spoke",
+    breakers=("mute-after-shortcut",),
     requirement="With a shortcut to a peer installed, the peer's own Resolution Request (sent directly) for an "
     "address behind the spoke is answered, to the peer.",
     requires=NEEDS,
@@ -245,6 +252,7 @@ def test_peer_with_shortcut_is_answered(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.5, §6.2.1",
     level="MUST",
     role="spoke",
+    breakers=("ignore-purge",),
     requirement="A Purge Request (N clear) from the NHS for a shortcut the spoke learned gets a Purge Reply, the "
     "shortcut is deleted and data goes via the NHS again.",
     requires=NEEDS + ("send-data",),

@@ -49,6 +49,7 @@ def _same_as_request(ctx: CaseContext, reply, sent: bytes) -> None:
     clause="RFC 2332 §5.2.5, §5.2.6",
     level="MUST",
     role="hub",
+    breakers=("no-purge", "keep-on-purge", "bad-checksum"),
     requirement="A Purge Request (N clear) from a registered client for its own address is answered with a "
     "Purge Reply (the request with only the type changed) and the binding is discarded.",
 )
@@ -69,6 +70,7 @@ def test_purge_is_answered_and_honoured(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.5",
     level="MUST",
     role="hub",
+    breakers=("keep-on-purge", "reply-despite-n"),
     requirement="A Purge Request with the N bit set is not answered, and the binding it names is discarded.",
 )
 def test_purge_without_reply(ctx: CaseContext) -> None:
@@ -86,6 +88,7 @@ def test_purge_without_reply(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.5",
     level="MUST",
     role="hub",
+    breakers=("no-purge", "purge-reply-only-if-cached"),
     requirement="A Purge Reply is returned for a Purge Request (N clear) even when no cached information "
     "matches it.",
 )
@@ -104,6 +107,7 @@ def test_purge_of_nothing_is_answered(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.5 (N)",
     level="MUST",
     role="hub",
+    breakers=("purge-on-reply",),
     requirement="An unsolicited Purge Reply naming the NHS as its source is ignored: no answer, and the "
     "binding it names stays.",
 )

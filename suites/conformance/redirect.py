@@ -47,6 +47,7 @@ def _hairpin(ctx: CaseContext, lan_registered: bool = True) -> tuple[Spoke, Spok
     clause=CLAUSE,
     level="MUST",
     role="hub",
+    breakers=("no-redirect", "bad-checksum"),
     requirement="A data packet that enters and leaves the hub through the same tunnel (spoke to spoke) is "
     "forwarded to the destination's spoke, and the hub sends the source's spoke a Traffic Indication (type 8, "
     "code 0) from its own NBMA and protocol addresses, naming the data packet's source, with the data packet "
@@ -75,6 +76,7 @@ def test_hairpin_is_forwarded_and_redirected(ctx: CaseContext) -> None:
     clause=CLAUSE,
     level="SHOULD",
     role="hub",
+    breakers=("redirect-every-packet", "no-redirect"),
     requirement="Traffic Indications for one flow are rate-limited, not sent per packet: 20 hairpinned packets "
     "within 2 s draw at least one and at most 5 of them, and every packet is still forwarded.",
     requires=REQUIRES,
@@ -105,6 +107,7 @@ def test_redirects_are_rate_limited(ctx: CaseContext) -> None:
     clause=CLAUSE,
     level="SHOULD",
     role="hub",
+    breakers=("redirect-any-source",),
     requirement="Hairpinned data whose source is not behind any registered spoke (no NBMA next hop for it) "
     "draws no Traffic Indication, not even to the spoke that sent it.",
     requires=REQUIRES,

@@ -26,6 +26,7 @@ def _register(ctx: CaseContext, nbma: str, proto: str, **kwargs):
     clause="RFC 2332 §5.2.4, §5.3, §5.3.1",
     level="MUST",
     role="hub",
+    breakers=("silent", "wrong-reqid", "bad-checksum", "wrong-type", "no-responder-address", "drop-extensions"),
     requirement="A Registration Request is answered by a Registration Reply sent to the requester, with the "
     "same request ID, the source fields unchanged, CIE code 0, the Responder Address extension naming the "
     "NHS and the other extensions echoed in order.",
@@ -63,6 +64,7 @@ def _sent_extension_types(ctx: CaseContext) -> list[int]:
     clause="RFC 2332 §5.2.0.1, §5.2.3",
     level="MUST",
     role="hub",
+    breakers=("silent", "wrong-reqid"),
     requirement="A CIE that carries its own client NBMA and protocol addresses registers those addresses.",
 )
 def test_cie_addresses_are_registered(ctx: CaseContext) -> None:
@@ -85,6 +87,7 @@ def test_cie_addresses_are_registered(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3",
     level="SHOULD",
     role="hub",
+    breakers=("wrong-reqid",),
     requirement="A refresh (a new request ID for the same binding, as an NHC sends at a third of the holding "
     "time) succeeds and keeps the binding.",
 )
@@ -102,6 +105,7 @@ def test_refresh_succeeds(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.0.1",
     level="MUST",
     role="hub",
+    breakers=("silent", "bad-checksum"),
     requirement="A retransmitted request (same request ID, same content) is answered again or ignored, never "
     "refused.",
 )
@@ -127,6 +131,7 @@ def test_retransmission_is_not_refused(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3, §5.2.4",
     level="MUST",
     role="hub",
+    breakers=("accept-unique-conflict",),
     requirement="A unique registration of an address already uniquely registered from another NBMA address "
     "gets CIE code 14 and the first binding stays.",
 )
@@ -146,6 +151,7 @@ def test_unique_conflict_is_refused(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3",
     level="MUST",
     role="hub",
+    breakers=("unique-always",),
     requirement="Without the U bit, a registration of an address from another NBMA address is accepted.",
 )
 def test_non_unique_reregistration_is_accepted(ctx: CaseContext) -> None:
@@ -163,6 +169,7 @@ def test_non_unique_reregistration_is_accepted(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3",
     level="MUST",
     role="hub",
+    breakers=("ignore-uniqueness-prefix", "silent"),
     requirement="A unique registration (U set) whose CIE prefix length is not that of a host is refused "
     "(with U set the prefix length MUST be 0xFF).",
 )
@@ -184,6 +191,7 @@ def test_unique_with_subnet_prefix_is_refused(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3, §5.2.4",
     level="MUST",
     role="hub",
+    breakers=("first-cie-only",),
     requirement="A request with two CIEs for two protocol addresses (no U) gets one code per CIE and both "
     "bindings are registered.",
 )
@@ -212,6 +220,7 @@ def test_two_cies(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3",
     level="MUST",
     role="hub",
+    breakers=("accept-empty-registration",),
     requirement="A Registration Request without any CIE (one or more are required) does not succeed.",
     malformed=True,
 )
@@ -236,6 +245,7 @@ def test_no_cie_is_not_a_registration(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.7, §5.3",
     level="MUST",
     role="hub",
+    breakers=("echo-unknown-compulsory",),
     requirement="A request with an unknown compulsory extension gets Error Indication code 1 (Unrecognized "
     "Extension) and is not processed.",
 )
@@ -252,6 +262,7 @@ def test_unknown_compulsory_extension(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.3",
     level="MUST",
     role="hub",
+    breakers=("drop-extensions",),
     requirement="An unknown non-compulsory extension is ignored and returned unchanged in the reply.",
 )
 def test_unknown_optional_extension_is_returned(ctx: CaseContext) -> None:
@@ -274,6 +285,7 @@ def test_unknown_optional_extension_is_returned(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.3.5",
     level="MUST",
     role="hub",
+    breakers=("drop-extensions",),
     requirement="Vendor-Private extensions (the one type that may repeat) are all copied to the reply.",
 )
 def test_vendor_private_extensions_are_copied(ctx: CaseContext) -> None:
@@ -292,6 +304,7 @@ def test_vendor_private_extensions_are_copied(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.7",
     level="MUST",
     role="hub",
+    breakers=("error-on-error",),
     requirement="An Error Indication sent to the DUT is never answered with an Error Indication.",
     malformed=True,
 )

@@ -50,6 +50,7 @@ def _send_nhrp(ctx: CaseContext, spoke: Spoke, nhrp: bytes, window: float | None
     clause="RFC 2332 §5.2.0.1 (Holding Time), §5.2.3",
     level="MUST",
     role="hub",
+    breakers=("ignore-holding-time",),
     requirement="A binding registered with a holding time of 2 s and not refreshed is discarded when the "
     "holding time expires (\"Cached information SHALL be discarded when the holding time expires\").",
 )
@@ -68,6 +69,7 @@ def test_binding_expires_with_its_holding_time(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.0.1 (Holding Time)",
     level="SHOULD",
     role="hub",
+    breakers=("default-for-zero-holding-time", "ignore-holding-time"),
     requirement="A registration whose CIE holding time is 0 (information valid for no time; 0 is meant for "
     "NAKs) is refused, or acknowledged without a binding that outlives it; it is not kept for a default "
     "holding time.",
@@ -97,6 +99,7 @@ def test_zero_holding_time(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3 (Prefix Length), §5.2.4 (CIE codes)",
     level="MUST",
     role="hub",
+    breakers=("subnet-code-13",),
     requirement="A registration of an equivalence class (U clear, CIE prefix length 24) is accepted (code 0) or "
     "refused with one of the codes RFC 2332 defines for a Registration Reply (4 Administratively Prohibited, "
     "5 Insufficient Resources); never with a code that belongs to other replies, such as 13.",
@@ -119,6 +122,7 @@ def test_subnet_registration(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3",
     level="MUST",
     role="hub",
+    breakers=("register-any-destination",),
     requirement="A Registration Request whose destination protocol address is neither the NHS's nor the "
     "requester's own (here: another registered spoke's) is not processed by the NHS: it is forwarded towards "
     "that address (hop count decremented, request ID unchanged) or dropped, never answered nor registered.",
@@ -178,6 +182,7 @@ def _expect_auth_failure(ctx: CaseContext, label: str, spoke: Spoke, **kwargs) -
     clause="RFC 2332 §5.3.4; Cisco plaintext authentication (type 7: 00000001 + password)",
     level="MUST",
     role="hub",
+    breakers=("drop-extensions",),
     requirement="A Registration Request with the right authentication extension is accepted, and the reply "
     "carries the authentication extension.",
     requires=AUTH,
@@ -199,6 +204,7 @@ def test_right_password(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.3.4, §5.2.7",
     level="MUST",
     role="hub",
+    breakers=("ignore-auth",),
     requirement="A Registration Request with a wrong password, or without the authentication extension, fails "
     "the authentication test: Error Indication code 11 (Authentication Failure) and no binding.",
     requires=AUTH,
@@ -216,6 +222,7 @@ def test_wrong_or_missing_password(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.3.4; Cisco plaintext authentication (the password unpadded)",
     level="SHOULD",
     role="hub",
+    breakers=("auth-prefix-compare",),
     requirement="An authentication extension whose password is padded with NUL bytes (to 8 bytes, or by one "
     "byte when it is 8 already) is not the configured password: Error Indication code 11 and no binding.",
     requires=AUTH,
@@ -233,6 +240,7 @@ def test_padded_password(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.7, §5.3.4",
     level="MUST",
     role="hub",
+    breakers=("error-on-error",),
     requirement="An Error Indication code 11 that itself carries a wrong authentication extension draws no "
     "Error Indication.",
     requires=AUTH,
@@ -260,6 +268,7 @@ def test_no_error_about_an_authentication_error(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.3",
     level="MUST",
     role="hub",
+    breakers=("duplicate-extensions", "crash-on-malformed"),
     requirement="A request that repeats an extension that may occur only once (two Responder Address "
     "extensions) is discarded, reported (Error Indication 7 or 9) or answered with that extension once; the "
     "reply never repeats it.",
@@ -291,6 +300,7 @@ def test_repeated_extension(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.3, §5.3.0",
     level="MUST",
     role="hub",
+    breakers=("no-end-extension",),
     requirement="A request whose extension list lacks the End extension is processed or discarded; a reply to "
     "it is well formed and terminates its own extension list with End.",
     malformed=True,
@@ -323,6 +333,7 @@ def test_extensions_without_end(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.3, §5.1 (ar$pktsz)",
     level="MUST",
     role="hub",
+    breakers=("answer-anything", "crash-on-malformed"),
     requirement="A request with an extension whose length runs past the end of the packet (ar$pktsz) is "
     "discarded (an Error Indication 7 is allowed) and registers nothing.",
     malformed=True,
@@ -342,6 +353,7 @@ def test_extension_length_past_the_packet(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.3 (the u bit), §5.2.7",
     level="MUST",
     role="hub",
+    breakers=("ext-u-bit-echoed",),
     requirement="A compulsory extension with the unused u bit set (a Responder Address typed 0xC003) is either "
     "processed as its type (the Responder Address filled in) or treated as unrecognized (Error Indication 1) or "
     "discarded; it is never echoed unprocessed in a success reply.",

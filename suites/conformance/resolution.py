@@ -117,6 +117,7 @@ def _check_answer(ctx: CaseContext, packet: GrePacket, target: Spoke, sent: byte
     clause="RFC 2332 §5.1 (ar$hopcnt), §5.2.2, §5.3.1, §5.3.2",
     level="MUST",
     role="hub",
+    breakers=("bad-checksum", "no-responder-address", "forward-keep-hopcnt", "forward-no-transit-record"),
     requirement="A Resolution Request for a registered spoke is forwarded to that spoke with the hop count "
     "decremented, the NHS's own CIE appended to the Forward Transit record, the Responder Address left empty, "
     "the request ID and all other fields unchanged and the checksum recomputed; or it is answered by the NHS "
@@ -147,6 +148,7 @@ def test_resolution_is_forwarded_or_answered(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.1 (ar$hopcnt), §5.2.7",
     level="MUST",
     role="hub",
+    breakers=("no-hop-check",),
     requirement="A Resolution Request with hop count 0 that the NHS would forward is dropped and answered "
     "with an Error Indication code 15 (Hop Count Exceeded) to its source; an NHS that answers the request "
     "itself is not forwarding it and may answer.",
@@ -174,6 +176,7 @@ def test_hop_count_zero_is_not_forwarded(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.3.2, §5.2.7",
     level="MUST",
     role="hub",
+    breakers=("no-loop-check",),
     requirement="A request being forwarded whose Forward Transit NHS record already holds the NHS's protocol "
     "address is discarded with an Error Indication code 3 (NHRP Loop Detected), whether or not the record "
     "entry also carries the NHS's NBMA address.",
@@ -202,6 +205,7 @@ def test_forward_record_loop(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.3.1, §5.2.2, §5.2.7",
     level="MUST",
     role="hub",
+    breakers=("no-loop-check",),
     requirement="A Resolution Reply the NHS forwards to its client whose Responder Address extension holds the "
     "NHS's own protocol address is discarded with an Error Indication code 3 (NHRP Loop Detected).",
 )
@@ -242,6 +246,7 @@ def test_responder_address_loop(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.2, §5.2.0.1 (Holding Time)",
     level="MUST",
     role="hub",
+    breakers=("nak-code-11", "nak-holding-time"),
     requirement="A Resolution Request for an address without any binding is answered with a NAK carrying a "
     "single CIE with code 12 (No Internetworking Layer Address to NBMA Address Binding Exists) and holding "
     "time 0, or, when routing gives no path, dropped (or reported with Error Indication code 6); it is never "
@@ -275,6 +280,7 @@ def test_no_binding_nak(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.1 (U), §5.2.2 (code 13)",
     level="MUST",
     role="hub",
+    breakers=("ignore-resolution-uniqueness",),
     requirement="A Resolution Request with the U bit set for an address the NHS holds only a non-unique binding "
     "for is answered with a NAK code 13 (Binding Exists But Is Not Unique) and no positive CIE; an NHS that "
     "forwards it to the registered client keeps the U bit.",
@@ -310,6 +316,7 @@ def test_unique_resolution_of_a_non_unique_binding(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.2 (A), §6.2.1",
     level="MUST",
     role="hub",
+    breakers=("answer-non-authoritative",),
     requirement="A Resolution Request with the A bit set (authoritative information only) is never answered "
     "from information the NHS learnt from another station's Resolution Request (non-authoritative, §6.2.1).",
 )
