@@ -1,8 +1,15 @@
 """The DUT as suites see it: addresses, role, tunnel parameters, capabilities, state and health.
 
 Implemented by the embedded lab (`dmvpn.dut.lab`), by testbed files for external gear
-(`dmvpn.dut.testbed`) and, for the project's self-tests, by an in-process fake hub with faults.
+(`dmvpn.dut.testbed`) and, for the project's self-tests, by in-process fakes with faults
+(`InProcessDut`, `inprocess.InProcessSpokeDut`, `inprocess_esp.InProcessEspDut`).
 No suite knows which one it talks to.
+
+To add a DUT implementation: subclass `Dut`, build its `DutInfo` (addresses, tester pools, and
+`capabilities` from `dmvpn.dut.capability.Capability`: cases that require one it lacks are not
+applicable), and provide `open_link()`, `health_state()`, and where it can: `cache()`,
+`answers_probe()`, `recover()`, `reset_state()`, `log()`; then offer it in `select.py`.
+For its behaviour profile see suites/README.md; benchmarks and report sections: profiles/README.md.
 """
 
 from __future__ import annotations

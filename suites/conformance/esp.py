@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dmvpn.conformance import CaseContext, case
 from dmvpn.wire import constants as C
-from dmvpn.wire.esp import EspSA, nat_keepalive
-from dmvpn.wire.fastparse import ParseError, parse_ipv4_gre
+from dmvpn.wire.esp import EspSA
+
+from ._hub import esp_replies
 
 REPLY = C.PacketType.REGISTRATION_REPLY
+
+
 REQUIRES = ("esp",)
 
 
@@ -24,34 +27,15 @@ def _request(ctx: CaseContext, nat_t: bool = False, proto: str | None = None) ->
     return nbma, reqid, ctx.registration(nbma, proto, reqid).packet
 
 
-def _replies(link, window: float, reqid: int | None = None) -> list:
-    """Decrypted NHRP packets that came back within the window."""
-    import time
-
-    out = []
-    deadline = time.monotonic() + window
-    while (left := deadline - time.monotonic()) > 0:
-        raw = link.recv(left)
-        if raw is None:
-            break
-        try:
-            parsed = parse_ipv4_gre(raw)
-        except ParseError:
-            continue
-        if parsed.nhrp is not None and (reqid is None or parsed.nhrp.reqid == reqid):
-            out.append(parsed)
-    return out
-
-
 def _expect_answered(ctx: CaseContext, link, reqid: int, what: str) -> None:
-    replies = _replies(link, ctx.window, reqid)
+    replies = esp_replies(link, ctx.window, reqid)
     ok = any(p.nhrp.op_type == REPLY and [c.code for c in p.nhrp.cies] == [0] for p in replies)
     observed = "ESP-protected Registration Reply codes [0]" if ok else ("no ESP-protected reply" if not replies else f"ESP-protected type {replies[0].nhrp.op_type}")
     ctx.expect(what, ok, observed, "ESP-protected Registration Reply codes [0]")
 
 
 def _expect_dropped(ctx: CaseContext, link, reqid: int, what: str) -> None:
-    replies = _replies(link, ctx.quiet, reqid)
+    replies = esp_replies(link, ctx.quiet, reqid)
     ctx.expect(what, not replies, "answered" if replies else "dropped", "dropped")
 
 
@@ -211,21 +195,3 @@ def test_nat_t_is_accepted(ctx: CaseContext) -> None:
     nbma, reqid, packet = _request(ctx, nat_t=True)
     link.send(packet)
     _expect_answered(ctx, link, reqid, "registration over NAT-T")
-
-
-@case(
-    "NAT-06",
-    clause="RFC 3948 §2.3, §3.2",
-    level="MUST",
-    role="hub",
-    breakers=("keepalive-is-esp",),
-    requirement="A NAT-keepalive (UDP 4500 carrying the single octet 0xFF) is ignored.",
-    requires=("esp", "nat-t"),
-    malformed=True,
-)
-def test_nat_keepalive_is_ignored(ctx: CaseContext) -> None:
-    link = ctx.dut.esp_link()
-    nbma = ctx.dut.esp_tester(True)
-    link.send_raw(nat_keepalive(nbma, ctx.dut.info.nbma))
-    replies = _replies(link, ctx.quiet)
-    ctx.expect("keepalive", not replies, "answered" if replies else "ignored", "ignored")
