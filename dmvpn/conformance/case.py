@@ -1,4 +1,8 @@
-"""Case metadata: checklist ID, clause, requirement level, DUT role and the requirement sentence."""
+"""Case metadata: checklist ID, clause, requirement level, DUT role, the requirement sentence, the
+DUT capabilities the case requires and the in-process DUT faults that must make it fail.
+
+Everything is checked when the case is defined: a bad level or role, an unknown capability or a
+case without a breaker is an error at import."""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import pytest
+
+from dmvpn.dut.capability import Capability, capabilities
 
 LEVELS = ("MUST", "SHOULD", "MAY")
 ROLES = ("hub", "spoke", "any")
@@ -21,8 +27,10 @@ class CaseInfo:
     level: str  # MUST / SHOULD / MAY
     role: str  # the DUT's role: hub (DUT-NHS), spoke (DUT-NHC) or any
     requirement: str  # the requirement, as one sentence
-    requires: tuple[str, ...] = ()  # DUT capabilities without which the case is not applicable
+    requires: tuple[Capability, ...] = ()  # DUT capabilities without which the case is not applicable
     malformed: bool = False  # sends malformed input: the DUT's health is checked afterwards
+    #: faults of the in-process DUT of its role that must make the case fail (tests/conformance)
+    breakers: tuple[str, ...] = ()
 
     @property
     def group(self) -> str:
@@ -39,15 +47,26 @@ def case(
     level: str,
     role: str,
     requirement: str,
-    requires: tuple[str, ...] = (),
+    breakers: tuple[str, ...],
+    requires: tuple[Capability | str, ...] = (),
     malformed: bool = False,
 ) -> Callable[[F], F]:
-    """Mark a pytest function as conformance case `case_id`."""
+    """Mark a pytest function as conformance case `case_id`.
+
+    `breakers`: the faults of the in-process DUT (`dmvpn.peers.nhs.FAULTS`, `SPOKE_FAULTS`,
+    `ESP_FAULTS`) each of which must make this case fail; the self-test runs every one.
+    `requires`: the `Capability`s without which the case is not applicable."""
     if level not in LEVELS:
         raise ValueError(f"{case_id}: level must be one of {LEVELS}")
     if role not in ROLES:
         raise ValueError(f"{case_id}: role must be one of {ROLES}")
-    info = CaseInfo(case_id, clause, level, role, " ".join(requirement.split()), tuple(requires), malformed)
+    if isinstance(breakers, str) or not breakers or not all(isinstance(b, str) and b for b in breakers):
+        raise ValueError(f"{case_id}: breakers must name at least one fault that makes the case fail")
+    if isinstance(requires, str):
+        raise ValueError(f"{case_id}: requires must be a tuple of capabilities, not {requires!r}")
+    capabilities(requires, where=case_id)  # an unknown name is an error here, at import
+    ordered = tuple(dict.fromkeys(Capability(r) for r in requires))
+    info = CaseInfo(case_id, clause, level, role, " ".join(requirement.split()), ordered, malformed, tuple(breakers))
     if case_id in _REGISTRY and _REGISTRY[case_id] != info:
         raise ValueError(f"case {case_id} defined twice")
     _REGISTRY[case_id] = info

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from dmvpn.peers import Exchange, FakeSpoke, Link, ReqIds, Tunnel, send_and_collect
 from dmvpn.wire import constants as C
@@ -30,6 +30,8 @@ from .case import CaseInfo
 
 if TYPE_CHECKING:
     from dmvpn.dut import Dut
+
+T_ = TypeVar("T_")
 
 TYPE_NAMES = {
     1: "Resolution Request",
@@ -325,3 +327,15 @@ class CaseContext:
 
     def wait(self, seconds: float) -> None:
         time.sleep(seconds)
+
+    def wait_until(self, probe: Callable[[], T_], done: Callable[[T_], bool], timeout: float, interval: float) -> T_:
+        """Call `probe` until `done(its answer)` or `timeout` seconds have passed; the last answer.
+
+        The one bounded wait for DUT state: the probe runs at least once, and again every
+        `interval` seconds while the deadline has not passed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = probe()
+            if done(found) or time.monotonic() >= deadline:
+                return found
+            time.sleep(interval)

@@ -1,8 +1,15 @@
 """The DUT as suites see it: addresses, role, tunnel parameters, capabilities, state and health.
 
 Implemented by the embedded lab (`dmvpn.dut.lab`), by testbed files for external gear
-(`dmvpn.dut.testbed`) and, for the project's self-tests, by an in-process fake hub with faults.
+(`dmvpn.dut.testbed`) and, for the project's self-tests, by in-process fakes with faults
+(`InProcessDut`, `inprocess.InProcessSpokeDut`, `inprocess_esp.InProcessEspDut`).
 No suite knows which one it talks to.
+
+To add a DUT implementation: subclass `Dut`, build its `DutInfo` (addresses, tester pools, and
+`capabilities` from `dmvpn.dut.capability.Capability`: cases that require one it lacks are not
+applicable), and provide `open_link()`, `health_state()`, and where it can: `cache()`,
+`answers_probe()`, `recover()`, `reset_state()`, `log()`; then offer it in `select.py`.
+For its behaviour profile see suites/README.md; benchmarks and report sections: profiles/README.md.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import Any
 from dmvpn.peers import FakeNHS, Link, MemoryLink, Tunnel
 from dmvpn.wire import constants as C
 
+from .capability import Capability
 from .crash import frr_crash_signature
 
 
@@ -36,7 +44,7 @@ class DutInfo:
     tester_proto: tuple[str, ...] = ()
     #: addresses that stand for "a spoke's public, post-NAT address"
     nat_nbma: tuple[str, ...] = ()
-    capabilities: frozenset[str] = frozenset()
+    capabilities: frozenset[Capability] = frozenset()  # what it can do beyond plain NHRP
     allowed_prefixes: tuple[str, ...] = ()  # the interlock's allow-list
     reply_window: float = 2.0  # how long an answer that should come may take
     quiet_window: float = 1.5  # how long silence must last to count as a discard
@@ -265,7 +273,7 @@ class InProcessDut(Dut):
             tester_nbma=address_pool("192.0.2.128/25"),
             tester_proto=address_pool("10.255.0.0/24", skip={"10.255.0.1"}) + address_pool("10.254.0.0/16"),
             nat_nbma=address_pool("203.0.113.0/24"),
-            capabilities=frozenset({"purge", "redirect", "nat", "error-indication"}),
+            capabilities=frozenset({Capability.PURGE, Capability.REDIRECT, Capability.NAT, Capability.ERROR_INDICATION}),
             allowed_prefixes=("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"),
             reply_window=0.05,  # in-process answers are queued before send() returns
             quiet_window=0.05,

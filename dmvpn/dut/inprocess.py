@@ -14,6 +14,7 @@ from dmvpn.peers import Link, MemoryLink, ReqIds, Tunnel
 from dmvpn.peers.spoke import SPOKE_FAULTS, FakeSpoke
 
 from . import Dut, DutInfo, address_pool
+from .capability import Capability
 
 __all__ = ["SPOKE_FAULTS", "InProcessSpokeDut"]
 
@@ -35,7 +36,8 @@ class InProcessSpokeDut(Dut):
             tester_nbma=address_pool("192.0.2.128/25"),
             tester_proto=address_pool("10.255.0.128/25"),
             nat_nbma=address_pool("198.51.100.0/24"),
-            capabilities=frozenset({"shortcut", "nat", "purge", "cache", "trigger-registration", "send-data"}),
+            capabilities=frozenset({Capability.SHORTCUT, Capability.NAT, Capability.PURGE, Capability.CACHE,
+                                   Capability.TRIGGER_REGISTRATION, Capability.SEND_DATA}),
             allowed_prefixes=("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"),
             reply_window=0.05,  # in-process answers are queued before send() returns
             quiet_window=0.05,

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from dmvpn.wire.esp import IPPROTO_UDP, EspError, EspSA, IntegrityError, UnknownSpi
 
 from . import InProcessDut
+from .capability import Capability
 
 ESP_FAULTS = frozenset(
     {
@@ -103,7 +104,7 @@ class InProcessEspDut(InProcessDut):
         esp_faults = set(faults) & ESP_FAULTS
         super().__init__(set(faults) - ESP_FAULTS, name="in-process fake NHS behind ESP")
         self.esp_faults = frozenset(esp_faults)
-        self.info = self.info.__class__(**{**self.info.__dict__, "capabilities": self.info.capabilities | {"esp", "nat-t", "anti-replay"},
+        self.info = self.info.__class__(**{**self.info.__dict__, "capabilities": self.info.capabilities | {Capability.ESP, Capability.NAT_T, Capability.ANTI_REPLAY},
                                            "tester_nbma": tuple(a for a in self.info.tester_nbma if a != TESTER)})
         self.inbound = {0x5001: EspSA(0x5001, "aes-gcm-128", KEY), 0x5002: EspSA(0x5002, "aes-gcm-128", KEY, nat_t=(4500, 4500))}
         self.outbound = {TESTER: EspSA(0x6001, "aes-gcm-128", KEY), TESTER_NAT_T: EspSA(0x6002, "aes-gcm-128", KEY, nat_t=(4500, 4500))}

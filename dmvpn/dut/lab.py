@@ -13,6 +13,7 @@ from dmvpn.lab.topology import TESTER_EXTRA_NETS, TESTER_NBMA, TESTER_POOL, TEST
 from dmvpn.transport import GreSocket, Interlock
 
 from . import Dut, DutInfo, DutSet, HealthState, address_pool
+from .capability import Capability
 
 LAB_PREFIXES = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
 
@@ -188,9 +189,9 @@ class LabDut(LabNodeMixin, Dut):
         topo = lab.topology
         esp_addresses = set(topo.esp_tester) | set(topo.esp_tester_nat_t)
         if topo.esp_tester:
-            capabilities |= {"esp", "anti-replay"}  # the lab's SAs have a 64-packet replay window
+            capabilities |= {Capability.ESP, Capability.ANTI_REPLAY}  # the lab's SAs have a 64-packet replay window
             if topo.esp_tester_nat_t:
-                capabilities.add("nat-t")
+                capabilities.add(Capability.NAT_T)
         self._esp_link = None
         self._recorder = None
         hub = lab.node(node)
@@ -357,11 +358,11 @@ class LabSpokeDut(LabNodeMixin, Dut):
         spoke = lab.node(self.node)
         version = checked_version(lab, self.node)
         major_minor = ".".join(version.split(".")[:2]) if version else "unknown"
-        capabilities = {"nat", "cache", "trigger-registration"}
+        capabilities = {Capability.NAT, Capability.CACHE, Capability.TRIGGER_REGISTRATION}
         if spoke.shortcut:
-            capabilities.add("shortcut")
+            capabilities.add(Capability.SHORTCUT)
         if spoke.lan:
-            capabilities.add("send-data")
+            capabilities.add(Capability.SEND_DATA)
         topo = lab.topology
         skip = set(getattr(topo, "esp_tester", ())) | set(getattr(topo, "esp_tester_nat_t", ()))
         info = DutInfo(

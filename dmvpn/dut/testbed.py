@@ -52,8 +52,13 @@ import yaml
 from dmvpn.transport import GreSocket, Interlock
 
 from . import Dut, DutInfo, address_pool
+from .capability import Capability
 
-KNOWN_CAPABILITIES = frozenset({"authentication", "redirect", "shortcut", "nat", "purge", "ipv6", "esp"})
+#: what a testbed file may declare (the others follow from its other keys: ipsec, management)
+KNOWN_CAPABILITIES = frozenset({
+    Capability.AUTHENTICATION, Capability.REDIRECT, Capability.SHORTCUT, Capability.NAT, Capability.PURGE,
+    Capability.IPV6, Capability.ESP,
+})
 
 
 class TestbedError(ValueError):
@@ -137,7 +142,7 @@ def _convert(value: Any, kind: str) -> Any:
         unknown = [c for c in value if c not in KNOWN_CAPABILITIES]
         if unknown:
             raise ValueError(f"names unknown capabilities {unknown} (known: {', '.join(sorted(KNOWN_CAPABILITIES))})")
-        return frozenset(value)
+        return frozenset(Capability(c) for c in value)
     raise AssertionError(kind)
 
 
@@ -252,7 +257,7 @@ class TestbedDut(Dut):
                 int(r.get(section, "management", "port", "int32", default=22)),
             )
         if ipsec:
-            extra_caps = {"esp", "anti-replay"} | ({"nat-t"} if ipsec["nat_t"] else set())
+            extra_caps = {Capability.ESP, Capability.ANTI_REPLAY} | ({Capability.NAT_T} if ipsec["nat_t"] else set())
             info = DutInfo(**{**info.__dict__, "capabilities": info.capabilities | extra_caps,
                               "allowed_prefixes": info.allowed_prefixes})
         return cls(info, namespace, management, ipsec)

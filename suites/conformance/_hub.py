@@ -437,3 +437,25 @@ def cie_list(view: NhrpView, ext_type: int) -> list:
 
 def flags_text(flags: int) -> str:
     return f"0x{flags:04x}"
+
+
+# -- ESP ---------------------------------------------------------------------------------------------
+
+
+def esp_replies(link, window: float, reqid: int | None = None) -> list:
+    """Decrypted NHRP packets that came back within the window."""
+    import time
+
+    out = []
+    deadline = time.monotonic() + window
+    while (left := deadline - time.monotonic()) > 0:
+        raw = link.recv(left)
+        if raw is None:
+            break
+        try:
+            parsed = parse_ipv4_gre(raw)
+        except ParseError:
+            continue
+        if parsed.nhrp is not None and (reqid is None or parsed.nhrp.reqid == reqid):
+            out.append(parsed)
+    return out

@@ -257,12 +257,10 @@ class Rig:
 
     def wait_shortcut(self, dst: str, present: bool = True, timeout: float | None = None) -> dict | None | bool:
         """Poll the DUT's shortcuts until one covers `dst` (or none does); the last answer."""
-        deadline = time.monotonic() + (self.ctx.window if timeout is None else timeout)
-        while True:
-            found = self.shortcut_for(dst)
-            if found is False or bool(found) == present or time.monotonic() >= deadline:
-                return found
-            time.sleep(min(0.2, max(0.01, self.ctx.quiet / 5)))
+        return self.ctx.wait_until(
+            lambda: self.shortcut_for(dst), lambda found: found is False or bool(found) == present,
+            self.ctx.window if timeout is None else timeout, min(0.2, max(0.01, self.ctx.quiet / 5)),
+        )
 
     def data_path(self, dst: str, count: int = 3) -> list[str]:
         """Make the DUT send `count` packets to `dst`; the outer destinations they were sent to."""
@@ -324,3 +322,12 @@ def flag_words(view) -> str:
     names = C.flag_names(view.op_type, view.flags)
     return "|".join(names) if names else "none"
 
+
+def forwarded_exchange(ctx: CaseContext, rig: Rig, flags: int = 0xC802, holding_time: int = 600):
+    """A peer's Resolution Request for an address behind the DUT, as the tester-as-hub forwards it."""
+    requester = rig.peer()
+    target = rig.lan_address(10)
+    reqid = ctx.dut.reqid_base()
+    packet = rig.forwarded_request(requester, target, reqid, flags=flags, holding_time=holding_time)
+    exchange = rig.send(packet, ctx.window, (RES_REP, ERROR), stop_after=1)
+    return requester, target, reqid, packet, exchange

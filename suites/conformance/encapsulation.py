@@ -49,6 +49,7 @@ def _expect_discarded(ctx: CaseContext, label: str, spoke: Spoke, build) -> None
     clause="RFC 2784 §2, §2.4; RFC 2890 §2",
     level="MUST",
     role="hub",
+    breakers=("silent", "wrong-reqid"),
     requirement="A Registration Request carried in GRE with protocol type 0x2001 and the tunnel's key is "
     "processed, and the Registration Reply comes back in GRE with the same protocol type and key.",
 )
@@ -73,6 +74,7 @@ def test_nhrp_in_gre_is_processed(ctx: CaseContext) -> None:
     clause="RFC 2890 §2.1",
     level="SHOULD",
     role="hub",
+    breakers=("ignore-gre-key",),
     requirement="The GRE key identifies the tunnel: a Registration Request with another key, or without the "
     "key the tunnel is configured with, is not processed by that tunnel's NHS.",
 )
@@ -92,6 +94,7 @@ def test_wrong_gre_key_is_not_processed(ctx: CaseContext) -> None:
     clause="RFC 2784 §2.2, §2.5",
     level="MUST",
     role="hub",
+    breakers=("reject-gre-checksum",),
     requirement="A GRE packet with the Checksum Present bit set and a correct checksum is accepted and "
     "processed (\"a compliant implementation MUST accept and process this field\").",
 )
@@ -105,6 +108,7 @@ def test_gre_checksum_is_accepted(ctx: CaseContext) -> None:
     clause="RFC 2784 §2.2, §2.5",
     level="MUST",
     role="hub",
+    breakers=("ignore-gre-checksum", "crash-on-malformed"),
     requirement="A GRE packet whose checksum (present, C=1) does not verify is discarded.",
     malformed=True,
 )
@@ -125,6 +129,7 @@ def test_bad_gre_checksum_is_discarded(ctx: CaseContext) -> None:
     clause="RFC 2784 §2.3",
     level="MUST",
     role="hub",
+    breakers=("ignore-gre-reserved", "crash-on-malformed"),
     requirement="A GRE packet with a non-zero bit among Reserved0 bits 1-5 (here bit 1, RFC 1701's Routing "
     "Present, with no routing information) is discarded.",
     malformed=True,
@@ -140,6 +145,7 @@ def test_gre_reserved_bit_1_is_discarded(ctx: CaseContext) -> None:
     clause="RFC 2784 §2.3",
     level="MUST",
     role="hub",
+    breakers=("strict-gre-reserved",),
     requirement="GRE Reserved0 bits 6-12 are ignored on receipt: a packet with them set is processed.",
 )
 def test_gre_reserved_bits_6_to_12_are_ignored(ctx: CaseContext) -> None:
@@ -153,6 +159,7 @@ def test_gre_reserved_bits_6_to_12_are_ignored(ctx: CaseContext) -> None:
     clause="RFC 2784 §2.3.1",
     level="MUST",
     role="hub",
+    breakers=("ignore-gre-version", "crash-on-malformed"),
     requirement="The GRE Version Number MUST be zero: packets with version 1 or 7 are not processed as "
     "NHRP in GRE.",
     malformed=True,
@@ -169,6 +176,7 @@ def test_gre_version_other_than_0_is_discarded(ctx: CaseContext) -> None:
     clause="RFC 2890 §2, §2.2",
     level="MUST",
     role="hub",
+    breakers=("crash-on-gre-sequence", "wrong-reqid"),
     requirement="A GRE packet carrying a sequence number (S=1) is processed, or discarded by a tunnel not "
     "configured for sequencing; the sequence number is never read as NHRP, and the DUT stays alive.",
     malformed=True,
@@ -185,6 +193,7 @@ def test_gre_sequence_number(ctx: CaseContext) -> None:
     clause="RFC 2332 §5; RFC 2784 §2.4",
     level="SHOULD",
     role="hub",
+    breakers=("accept-narp",),
     requirement="NHRP carried directly in IP (protocol 54) rather than in the DMVPN's GRE is not processed: "
     "no reply and no registration.",
 )

@@ -56,6 +56,7 @@ def _offenders(ctx: CaseContext) -> tuple[Spoke, Spoke, Spoke, list[tuple[str, i
     clause="RFC 2332 §5.2.7",
     level="MUST",
     role="hub",
+    breakers=("error-twice", "error-and-process"),
     requirement="No more than one Error Indication is generated for a single NHRP packet, and a packet that "
     "drew an Error Indication is discarded (not also answered, forwarded or registered).",
 )
@@ -88,6 +89,7 @@ def test_one_error_per_packet_and_discarded(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.7, §5.1 (ar$hopcnt)",
     level="MUST",
     role="hub",
+    breakers=("error-on-error", "no-hop-check"),
     requirement="An Error Indication is never answered with an Error Indication, even when it is itself in "
     "error: one with hop count 0 that the NHS would forward is dropped quietly (not forwarded), one with a bad "
     "checksum is dropped quietly.",
@@ -123,6 +125,7 @@ def test_erroneous_error_indication_draws_none(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.7",
     level="SHOULD",
     role="hub",
+    breakers=("no-ei-loop-check",),
     requirement="A transiting Error Indication whose Source NBMA and Source Protocol addresses are the NHS's "
     "own (an Error Indication in a loop) is dropped quietly: not forwarded, not answered.",
 )
@@ -153,6 +156,7 @@ def test_own_error_indication_in_transit_is_dropped(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.7, §5 (unused fields)",
     level="MUST",
     role="hub",
+    breakers=("error-with-extensions", "error-src-offender", "bad-checksum"),
     requirement="An Error Indication the NHS sends has a valid checksum, the NBMA and protocol addresses of the "
     "NHS (the station that observed the error) as source, the offender's protocol address as destination, a "
     "zero unused field, the offending packet as contents, and no extensions.",

@@ -64,6 +64,7 @@ def _expect_processed(ctx: CaseContext, nbma: str, mutated: bytes, reqid: int, f
     clause="RFC 2332 §5.1 (ar$chksum), §5.2.7",
     level="MUST",
     role="hub",
+    breakers=("ignore-checksum", "crash-on-malformed"),
     requirement="A packet with a wrong checksum is discarded (an Error Indication code 7, Protocol Error, is "
     "allowed).",
     malformed=True,
@@ -78,6 +79,7 @@ def test_bad_checksum_is_discarded(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.1 (ar$chksum)",
     level="MUST",
     role="hub",
+    breakers=("silent",),
     requirement="An odd-length packet whose checksum is computed with a zero pad byte is accepted.",
 )
 def test_odd_length_packet_is_accepted(ctx: CaseContext) -> None:
@@ -91,10 +93,10 @@ def test_odd_length_packet_is_accepted(ctx: CaseContext) -> None:
     _expect_processed(ctx, nbma, nhrp, reqid, fix_checksum=False)
 
 
-def _discard_case(case_id: str, clause: str, requirement: str, *mutations: Callable[[bytes], bytes], level: str = "MUST"):
+def _discard_case(case_id: str, clause: str, requirement: str, *mutations: Callable[[bytes], bytes], breakers: tuple[str, ...], level: str = "MUST"):
     """A case that sends each mutation of a valid registration (fresh identity each) and expects discards."""
 
-    @case(case_id, clause=clause, level=level, role="hub", requirement=requirement, malformed=True)
+    @case(case_id, clause=clause, level=level, role="hub", requirement=requirement, breakers=breakers, malformed=True)
     def check(ctx: CaseContext) -> None:
         for mutate in mutations:
             nbma, proto = ctx.identity()
@@ -110,6 +112,7 @@ test_hdr_03 = _discard_case(
     "A packet with ar$op.version 2 (not NHRP as RFC 2332 defines it) is discarded or answered with Error "
     "Indication 7.",
     lambda b: _patch(b, 16, "!B", 2),
+    breakers=("no-header-checks", "answer-anything", "crash-on-malformed"),
 )
 test_hdr_04 = _discard_case(
     "HDR-04", "RFC 2332 §5.1 (ar$op.type)",
@@ -117,18 +120,20 @@ test_hdr_04 = _discard_case(
     lambda b: _patch(b, 17, "!B", 9),
     lambda b: _patch(b, 17, "!B", 128),
     lambda b: _patch(b, 17, "!B", 0),
+    breakers=("answer-anything", "crash-on-malformed"),
 )
 test_hdr_05 = _discard_case(
     "HDR-05", "RFC 2332 §5.1 (ar$afn)",
     "A packet whose NBMA address family (ar$afn 0x000F) does not match the 4-byte NBMA address is discarded.",
     lambda b: _patch(b, 0, "!H", 0x000F),
+    breakers=("no-header-checks", "answer-anything", "crash-on-malformed"),
 )
 test_hdr_06 = _discard_case(
     "HDR-06", "RFC 2332 §5.1 (ar$pro.type)",
     "A packet whose protocol type is the NLPID form of IP (0x00CC), which the RFC's short Ethertype rule "
     "excludes, is not processed as IPv4.",
     lambda b: _patch(b, 2, "!H", 0x00CC),
-    level="SHOULD",
+    level="SHOULD",    breakers=("no-header-checks", "answer-anything", "crash-on-malformed"),
 )
 
 
@@ -137,6 +142,7 @@ test_hdr_06 = _discard_case(
     clause="RFC 2332 §5.1 (ar$pro.snap)",
     level="MUST",
     role="hub",
+    breakers=("silent",),
     requirement="A non-zero ar$pro.snap with the short protocol form is ignored on receipt: the packet is "
     "processed.",
 )
@@ -153,11 +159,13 @@ test_hdr_08 = _discard_case(
     "HDR-08", "RFC 2332 §5.1 (ar$pktsz)",
     "A packet whose ar$pktsz is larger than what arrived is discarded.",
     lambda b: _patch(b, 10, "!H", len(b) + 40),
+    breakers=("answer-anything", "crash-on-malformed"),
 )
 test_hdr_09 = _discard_case(
     "HDR-09", "RFC 2332 §5.1 (ar$pktsz)",
     "A packet whose ar$pktsz is smaller than the fixed header is discarded.",
     lambda b: _patch(b, 10, "!H", 12),
+    breakers=("answer-anything", "crash-on-malformed"),
 )
 
 
@@ -166,6 +174,7 @@ test_hdr_09 = _discard_case(
     clause="RFC 2332 §5.1 (ar$pktsz, ar$chksum)",
     level="SHOULD",
     role="hub",
+    breakers=("silent",),
     requirement="Bytes after ar$pktsz (a longer GRE payload) are not part of the NHRP packet: the first "
     "ar$pktsz bytes are processed.",
 )
@@ -180,37 +189,44 @@ test_hdr_11 = _discard_case(
     "HDR-11", "RFC 2332 §5.1 (ar$extoff)",
     "A packet whose ar$extoff points past ar$pktsz is discarded or answered with Error Indication 7.",
     lambda b: _patch(b, 14, "!H", len(b) + 8),
+    breakers=("answer-anything", "crash-on-malformed"),
 )
 test_hdr_12 = _discard_case(
     "HDR-12", "RFC 2332 §5.1 (ar$extoff)",
     "A packet whose ar$extoff points inside the common header is discarded or answered with Error "
     "Indication 7.",
     lambda b: _patch(b, 14, "!H", 24),
+    breakers=("answer-anything", "crash-on-malformed"),
 )
 test_hdr_14 = _discard_case(
     "HDR-14", "RFC 2332 §5.1 (ar$shtl)",
     "A packet whose ar$shtl gives a 6-byte NBMA address for an IPv4 NBMA family is discarded.",
     lambda b: _patch(b, 18, "!B", 6),
+    breakers=("answer-anything", "crash-on-malformed"),
 )
 test_hdr_16 = _discard_case(
     "HDR-16", "RFC 2332 §5.1 (ar$sstl)",
     "A packet that claims a 4-byte NBMA subaddress the IPv4 NBMA family does not have is discarded.",
     lambda b: _patch(b, 19, "!B", 4),
+    breakers=("answer-anything", "crash-on-malformed"),
 )
 test_hdr_17 = _discard_case(
     "HDR-17", "RFC 2332 §5.2.0.1",
     "A packet whose source protocol length (16) does not match its protocol type (IPv4) is discarded.",
     lambda b: _patch(b, 20, "!B", 16),
+    breakers=("answer-anything", "crash-on-malformed"),
 )
 test_hdr_18 = _discard_case(
     "HDR-18", "RFC 2332 §5.2.0.1",
     "A packet cut short inside its addresses (ar$pktsz adjusted) is discarded.",
     lambda b: _patch(b[:34], 10, "!H", 34),
+    breakers=("answer-anything", "crash-on-malformed"),
 )
 test_hdr_19 = _discard_case(
     "HDR-19", "RFC 2332 §5.2.0.1",
     "A CIE whose client protocol length overruns the mandatory part is discarded.",
     lambda b: _patch(b, 40 + 10, "!B", 200),  # the first CIE starts at 40; +10 is its protocol length
+    breakers=("answer-anything", "crash-on-malformed"),
 )
 
 
@@ -219,6 +235,7 @@ test_hdr_19 = _discard_case(
     clause="RFC 2332 §5.1 (ar$extoff)",
     level="MUST",
     role="hub",
+    breakers=("crash-on-malformed",),
     requirement="With ar$extoff 0 the extensions' bytes are read as mandatory part (CIEs); whatever the DUT "
     "makes of them, it stays alive.",
     malformed=True,
@@ -237,6 +254,7 @@ def test_extensions_without_extoff(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.1 (ar$shtl)",
     level="MUST",
     role="hub",
+    breakers=("answer-anything", "crash-on-malformed"),
     requirement="The reserved bit of ar$shtl MUST be zero; a packet with it set (0x84) is not processed as a "
     "4-byte NBMA address.",
     malformed=True,
@@ -252,6 +270,7 @@ def test_shtl_reserved_bit(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.1 (ar$hopcnt)",
     level="MUST",
     role="hub",
+    breakers=("silent",),
     requirement="The hop count matters only when a packet is forwarded: a Registration Request with hop "
     "count 0 addressed to the DUT itself is processed.",
 )

@@ -40,6 +40,7 @@ from ._hub import (
     clause="RFC 2332 §5.1 (ar$pro.type), §5.2.0.1, §5.2.3, §5.2.4",
     level="MUST",
     role="hub",
+    breakers=("no-responder-address", "wrong-reqid"),
     requirement="A Registration Request with IPv6 protocol addresses over an IPv4 NBMA (ar$afn 1, ar$pro.type "
     "0x86DD, 16-byte protocol addresses, U set with prefix length 0xFF) is answered with a Registration Reply "
     "in the same form: same request ID, code 0, the 16-byte source fields unchanged, the Responder Address "
@@ -78,6 +79,7 @@ def test_ipv6_registration(ctx: CaseContext) -> None:
     clause="draft-detienne-dmvpn-01 (Traffic Indication, Fig. 4); RFC 2784 §3",
     level="MUST",
     role="hub",
+    breakers=("no-redirect",),
     requirement="Hairpinned IPv6 data (GRE protocol 0x86DD) between two spokes' IPv6 addresses is forwarded "
     "and draws a Traffic Indication in the IPv6 form: 16-byte protocol addresses, the data packet's IPv6 source "
     "as destination, the IPv6 header and 8 bytes of the packet as payload.",

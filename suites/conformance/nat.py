@@ -3,6 +3,8 @@
 Checklist §D.4 (NAT-01..04; NAT-05/06 are ESP-in-UDP, see esp.py). A spoke "behind NAT" claims
 its private NBMA address (a tester pool address) in the packet while the packet itself comes from
 a "public" address of the DUT's NAT pool, as a NAT device would rewrite it.
+
+NAT-06 (the NAT-T keepalive) runs on the DUT's ESP link (capabilities esp, nat-t).
 """
 
 from __future__ import annotations
@@ -10,19 +12,21 @@ from __future__ import annotations
 from dmvpn.conformance import CaseContext, case
 from dmvpn.conformance.context import describe
 from dmvpn.wire import constants as C
+from dmvpn.wire.esp import nat_keepalive
 
 from ._hub import (
     REG_REPLY,
     RES_REPLY,
     RES_REQUEST,
-    Spoke,
     bound,
+    esp_replies,
     extensions,
     public_nbma,
     register,
     resolution_request,
     setup_registration,
     shared_spokes,
+    Spoke,
     to,
 )
 
@@ -61,6 +65,7 @@ def _expect_post_nat_binding(ctx: CaseContext, spoke: Spoke) -> None:
     clause="RFC 2332 §5.2.4; Cisco NAT Address extension (type 9)",
     level="MUST",
     role="hub",
+    breakers=("reply-to-claimed-nbma", "no-nat-extension", "nat-binding-claimed"),
     requirement="A Registration Request whose claimed NBMA address differs from the packet's source (a spoke "
     "behind NAT) is answered at the packet's source address, its NAT extension is returned with a CIE giving "
     "the post-NAT NBMA address and the spoke's protocol address, and the binding uses the post-NAT address.",
@@ -93,6 +98,7 @@ def test_registration_behind_nat(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.4, §5.3",
     level="MUST",
     role="hub",
+    breakers=("reply-to-claimed-nbma", "nat-binding-claimed", "nat-ext-unsolicited"),
     requirement="A registration from behind NAT without a NAT extension is answered at the packet's source "
     "address, the reply carries no NAT extension (extensions appear in a reply only if they were in the "
     "request), and the binding uses the post-NAT address.",
@@ -114,6 +120,7 @@ def test_registration_behind_nat_without_extension(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.2; Cisco NAT Address extension (type 9)",
     level="MUST",
     role="hub",
+    breakers=("nat-binding-claimed",),
     requirement="Resolving a spoke registered from behind NAT gives its post-NAT NBMA address: a forwarded "
     "Resolution Request goes to the post-NAT address, an answer carries it in its CIE.",
     requires=REQUIRES,
@@ -153,6 +160,7 @@ def test_resolution_of_a_natted_spoke(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3",
     level="MUST",
     role="hub",
+    breakers=("one-binding-per-nbma",),
     requirement="Two spokes behind the same NAT (one public address, two protocol addresses) both register "
     "and both bindings stay, also when one of them refreshes.",
     requires=REQUIRES,
@@ -174,3 +182,21 @@ def test_two_spokes_behind_one_nat(ctx: CaseContext) -> None:
         return
     observed = {(True, True): "both bound", (True, False): "only the first bound", (False, True): "only the second bound"}.get(tuple(states), "neither bound")
     ctx.expect("both bindings", observed == "both bound", observed, "both bound")
+
+
+@case(
+    "NAT-06",
+    clause="RFC 3948 §2.3, §3.2",
+    level="MUST",
+    role="hub",
+    breakers=("keepalive-is-esp",),
+    requirement="A NAT-keepalive (UDP 4500 carrying the single octet 0xFF) is ignored.",
+    requires=("esp", "nat-t"),
+    malformed=True,
+)
+def test_nat_keepalive_is_ignored(ctx: CaseContext) -> None:
+    link = ctx.dut.esp_link()
+    nbma = ctx.dut.esp_tester(True)
+    link.send_raw(nat_keepalive(nbma, ctx.dut.info.nbma))
+    replies = esp_replies(link, ctx.quiet)
+    ctx.expect("keepalive", not replies, "answered" if replies else "ignored", "ignored")

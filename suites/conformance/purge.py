@@ -1,16 +1,18 @@
 """Purge (RFC 2332 §5.2.5, §5.2.6): the DUT as NHS, a registered spoke purging its binding.
 
 Checklist §D.6, the rows that apply to a DUT hub (PUR-01, -02, -03, -05; PUR-04 is a DUT spoke's).
+
+PUR-04 is the DUT spoke's side: a Purge Request from its NHS removes a shortcut it learned.
 """
 
 from __future__ import annotations
 
 from dmvpn.conformance import CaseContext, case
 from dmvpn.conformance.context import describe
-from dmvpn.wire import constants as C
-from dmvpn.wire import templates as T
+from dmvpn.wire import constants as C, templates as T
 
-from ._hub import Spoke, expect_bound, extensions, fresh_lan_host, new_spoke, shared_spokes, to
+from ._hub import expect_bound, extensions, fresh_lan_host, new_spoke, shared_spokes, Spoke, to
+from ._nhc import ERROR, PURGE_REP, Rig
 
 PURGE_REPLY = C.PacketType.PURGE_REPLY
 
@@ -49,6 +51,7 @@ def _same_as_request(ctx: CaseContext, reply, sent: bytes) -> None:
     clause="RFC 2332 §5.2.5, §5.2.6",
     level="MUST",
     role="hub",
+    breakers=("no-purge", "keep-on-purge", "bad-checksum"),
     requirement="A Purge Request (N clear) from a registered client for its own address is answered with a "
     "Purge Reply (the request with only the type changed) and the binding is discarded.",
 )
@@ -69,6 +72,7 @@ def test_purge_is_answered_and_honoured(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.5",
     level="MUST",
     role="hub",
+    breakers=("keep-on-purge", "reply-despite-n"),
     requirement="A Purge Request with the N bit set is not answered, and the binding it names is discarded.",
 )
 def test_purge_without_reply(ctx: CaseContext) -> None:
@@ -86,6 +90,7 @@ def test_purge_without_reply(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.5",
     level="MUST",
     role="hub",
+    breakers=("no-purge", "purge-reply-only-if-cached"),
     requirement="A Purge Reply is returned for a Purge Request (N clear) even when no cached information "
     "matches it.",
 )
@@ -104,6 +109,7 @@ def test_purge_of_nothing_is_answered(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.5 (N)",
     level="MUST",
     role="hub",
+    breakers=("purge-on-reply",),
     requirement="An unsolicited Purge Reply naming the NHS as its source is ignored: no answer, and the "
     "binding it names stays.",
 )
@@ -122,3 +128,43 @@ def test_unsolicited_purge_reply_is_ignored(ctx: CaseContext) -> None:
     answers = exchange.nhrp()
     ctx.expect("ignored", not answers, describe(answers[0]) if answers else "no answer", "no answer")
     expect_bound(ctx, "binding kept", target.proto, True)
+
+
+# -- the DUT as NHC (spoke) ---------------------------------------------------------------------------
+
+
+NEEDS = ("trigger-registration", "shortcut")
+
+
+@case(
+    "PUR-04",
+    clause="RFC 2332 §5.2.5, §6.2.1",
+    level="MUST",
+    role="spoke",
+    breakers=("ignore-purge",),
+    requirement="A Purge Request (N clear) from the NHS for a shortcut the spoke learned gets a Purge Reply, the "
+    "shortcut is deleted and data goes via the NHS again.",
+    requires=NEEDS + ("send-data",),
+)
+def test_purge_removes_the_shortcut(ctx: CaseContext) -> None:
+    rig = Rig(ctx)
+    if rig.register() is None:
+        return
+    info = ctx.dut.info
+    peer, target = rig.peer(), rig.target()
+    if rig.shortcut_to(peer, target, prefix_len=24) is None:
+        return
+    if rig.wait_shortcut(target) is None:
+        ctx.observe("shortcut installed", False, "no shortcut", "a shortcut to purge")
+        return
+    reqid = ctx.dut.reqid_base()
+    purge = T.purge_request(
+        outer_src=rig.nhs_nbma, outer_dst=info.nbma, src_proto=rig.nhs_proto, dst_proto=info.proto,
+        gre_key=info.gre_key, reqid=reqid, hopcnt=64, purge_proto=target, prefix_len=24,
+    ).packet
+    exchange = rig.send(purge, ctx.window, (PURGE_REP, ERROR), stop_after=1)
+    ctx.expect_reply(exchange, PURGE_REP, reqid=reqid)
+    found = rig.wait_shortcut(target, present=False, timeout=ctx.quiet / 3)
+    if found is not False:
+        ctx.expect("shortcut purged", not found, "shortcut kept" if found else "shortcut gone", "shortcut gone")
+    rig.expect_data_via_nhs(target, peer[0])

@@ -1,4 +1,13 @@
-"""Phase 3 at the DUT spoke: Traffic Indication, shortcut, expiry, purge (draft-detienne-dmvpn-01 §4,
+"""Phase 3 redirect at the DUT hub: hairpinned data and the Traffic Indication (draft-detienne-dmvpn-01).
+
+Checklist §D.7, the hub rows (P3-01, P3-02, P3-04). The suite's requesting spoke sends data (GRE
+protocol 0x0800) from a host on its LAN, an address it registered with the hub, to the target
+spoke's tunnel address: the hub routes it back out of the tunnel it came in on. Each case takes a
+source network of its own, since redirects are rate-limited per (source, destination) network pair.
+P3-03 (a hub with redirect off) needs a DUT configured without redirect, which no DUT description
+expresses; it is not implemented.
+
+Phase 3 at the DUT spoke: Traffic Indication, shortcut, expiry, purge (draft-detienne-dmvpn-01 §4,
 RFC 2332 §5.2.0.1, §5.2.1, §5.2.5, §6.2.1). The suite plays the hub (NHS) and the peer spokes.
 
 Checklist §D.7 DUT-NHC rows P3-05, P3-06, P3-08..P3-11 and §D.6 PUR-04; NHC-07 (new) is the expiry
@@ -13,12 +22,131 @@ import threading
 import time
 
 from dmvpn.conformance import CaseContext, case
-from dmvpn.wire import constants as C
-from dmvpn.wire import templates as T
+from dmvpn.conformance.context import describe
+from dmvpn.wire import constants as C, templates as T
 
-from ._nhc import ERROR, PURGE_REP, RES_REP, RES_REQ, Rig, flag_words
+from ._hub import (
+    TRAFFIC,
+    check_indication,
+    data_packet,
+    forwarded_data,
+    fresh_lan_host,
+    indications_to,
+    reachable_via_hub,
+    register_address,
+    send_data,
+    shared_spokes,
+    Spoke,
+    to,
+)
+from ._nhc import ERROR, RES_REP, RES_REQ, flag_words, Rig
+
+REQUIRES = ("redirect",)
+
+
+CLAUSE = "draft-detienne-dmvpn-01 (Traffic Indication, Fig. 4); RFC 2784 §3"
+
+
+def _hairpin(ctx: CaseContext, lan_registered: bool = True) -> tuple[Spoke, Spoke, str] | None:
+    spokes = shared_spokes(ctx)
+    if spokes is None:
+        return None
+    asker, target = spokes
+    host = fresh_lan_host(ctx)
+    if lan_registered and not register_address(ctx, asker, host, "the sending spoke's LAN host"):
+        return None
+    if not reachable_via_hub(ctx, asker, target):
+        return None
+    return asker, target, host
+
+
+@case(
+    "P3-01",
+    clause=CLAUSE,
+    level="MUST",
+    role="hub",
+    breakers=("no-redirect", "bad-checksum"),
+    requirement="A data packet that enters and leaves the hub through the same tunnel (spoke to spoke) is "
+    "forwarded to the destination's spoke, and the hub sends the source's spoke a Traffic Indication (type 8, "
+    "code 0) from its own NBMA and protocol addresses, naming the data packet's source, with the data packet "
+    "(at least its IP header and 8 bytes) as payload.",
+    requires=REQUIRES,
+)
+def test_hairpin_is_forwarded_and_redirected(ctx: CaseContext) -> None:
+    setup = _hairpin(ctx)
+    if setup is None:
+        return
+    sender, target, host = setup
+    inner = data_packet(host, target.proto)
+    exchange = send_data(ctx, sender, inner, accept=to(ctx, sender.nbma, target.nbma), stop_after=2)
+    forwarded = forwarded_data(exchange, target, inner)
+    ctx.expect("data", bool(forwarded), "forwarded to the destination's spoke" if forwarded else "not forwarded", "forwarded to the destination's spoke")
+    indications = indications_to(exchange, sender)
+    others = [p for p in exchange.nhrp() if p.nhrp.op_type != TRAFFIC]
+    if not indications:
+        ctx.observe("Traffic Indication", False, describe(others[0]) if others else "no Traffic Indication", "Traffic Indication code 0")
+        return
+    check_indication(ctx, indications[0], host, inner)
+
+
+@case(
+    "P3-02",
+    clause=CLAUSE,
+    level="SHOULD",
+    role="hub",
+    breakers=("redirect-every-packet", "no-redirect"),
+    requirement="Traffic Indications for one flow are rate-limited, not sent per packet: 20 hairpinned packets "
+    "within 2 s draw at least one and at most 5 of them, and every packet is still forwarded.",
+    requires=REQUIRES,
+)
+def test_redirects_are_rate_limited(ctx: CaseContext) -> None:
+    setup = _hairpin(ctx)
+    if setup is None:
+        return
+    sender, target, host = setup
+    count = 20
+    pace = min(0.1, ctx.window / 10)
+    accept = to(ctx, sender.nbma, target.nbma)
+    forwarded = indications = 0
+    for seq in range(1, count + 1):
+        inner = data_packet(host, target.proto, seq=seq)
+        exchange = send_data(ctx, sender, inner, window=pace, accept=accept)
+        forwarded += len(forwarded_data(exchange, target, inner))
+        indications += len(indications_to(exchange, sender))
+    tail = ctx.exchange([], accept=accept)  # what was still on its way
+    forwarded += sum(1 for r in tail.replies if r.packet is not None and r.packet.nhrp is None and r.packet.outer_dst == target.nbma)
+    indications += len(indications_to(tail, sender))
+    ctx.expect("Traffic Indications", 1 <= indications <= 5, f"{indications} Traffic Indications for {count} packets", f"1 to 5 Traffic Indications for {count} packets")
+    ctx.expect("data", forwarded >= count, f"{min(forwarded, count)} of {count} forwarded", f"{count} of {count} forwarded")
+
+
+@case(
+    "P3-04",
+    clause=CLAUSE,
+    level="SHOULD",
+    role="hub",
+    breakers=("redirect-any-source",),
+    requirement="Hairpinned data whose source is not behind any registered spoke (no NBMA next hop for it) "
+    "draws no Traffic Indication, not even to the spoke that sent it.",
+    requires=REQUIRES,
+)
+def test_no_redirect_for_a_source_behind_no_spoke(ctx: CaseContext) -> None:
+    setup = _hairpin(ctx, lan_registered=False)
+    if setup is None:
+        return
+    sender, target, host = setup
+    inner = data_packet(host, target.proto)
+    exchange = send_data(ctx, sender, inner, window=ctx.quiet, accept=to(ctx, sender.nbma))
+    indications = indications_to(exchange, sender)
+    ctx.expect("no Traffic Indication", not indications, describe(indications[0]) if indications else "no Traffic Indication", "no Traffic Indication")
+
+
+# -- the DUT as NHC (spoke): the suite plays the hub (NHS) and the peer spokes ---------------------------
+
 
 NEEDS = ("trigger-registration", "shortcut")
+
+
 Q, A, S, U = C.ResolutionFlags.Q, C.ResolutionFlags.A, C.ResolutionFlags.S, C.ResolutionFlags.U
 
 
@@ -27,6 +155,7 @@ Q, A, S, U = C.ResolutionFlags.Q, C.ResolutionFlags.A, C.ResolutionFlags.S, C.Re
     clause="draft-detienne-dmvpn-01 §4; RFC 2332 §5.2.1",
     level="MUST",
     role="spoke",
+    breakers=("ignore-ti",),
     requirement="A Traffic Indication from the hub about the spoke's packet makes the spoke send a Resolution "
     "Request for the inner packet's destination straight to its NHS: its own addresses as source, Q, A and S set, "
     "at most one CIE (prefix length 0xFF if U is set, a holding time only with S).",
@@ -83,6 +212,7 @@ def _installed(ctx: CaseContext, rig: Rig, peer: tuple[str, str], target: str, p
     clause="draft-detienne-dmvpn-01; RFC 2332 §2.2, §5.2.2",
     level="MUST",
     role="spoke",
+    breakers=("data-via-nhs", "ignore-ti"),
     requirement="A Resolution Reply from the peer spoke (CIE prefix length 24) installs a shortcut for that /24 "
     "via the peer, and the spoke's data to it then goes in GRE directly to the peer's NBMA address.",
     requires=NEEDS + ("send-data",),
@@ -104,6 +234,7 @@ def test_reply_installs_a_shortcut_and_data_goes_direct(ctx: CaseContext) -> Non
     clause="draft-detienne-dmvpn-01 §4; RFC 2332 §5.2.7",
     level="MUST",
     role="spoke",
+    breakers=("resolve-garbage-ti", "crash-on-malformed"),
     requirement="A Traffic Indication whose payload is not an IPv4 packet (cut to 10 bytes; version 0; IHL below "
     "5, each with a routable address where the destination would be) resolves nothing, and the spoke stays alive.",
     requires=NEEDS,
@@ -134,6 +265,7 @@ def test_malformed_traffic_indication_is_ignored(ctx: CaseContext) -> None:
     clause="draft-detienne-dmvpn-01 §4 (extensions may be present); RFC 2332 §5.3",
     level="MUST",
     role="spoke",
+    breakers=("ti-extensions-dropped",),
     requirement="A Traffic Indication that carries extensions (Forward and Reverse Transit, NAT, End, as in "
     "captured Cisco traffic) is acted on like one without.",
     requires=NEEDS,
@@ -162,6 +294,7 @@ def test_traffic_indication_with_extensions(ctx: CaseContext) -> None:
     clause="DMVPN Phase 3 practice (reference P3-10; FRR renews at 2/3 of the holding time); RFC 2332 §5.2.0.1",
     level="SHOULD",
     role="spoke",
+    breakers=("no-renewal",),
     requirement="A shortcut in use (data to a host of its /24) is resolved again before its holding time runs out.",
     requires=NEEDS + ("send-data",),
 )
@@ -191,37 +324,11 @@ def test_shortcut_in_use_is_renewed(ctx: CaseContext) -> None:
 
 
 @case(
-    "NHC-07",
-    clause="RFC 2332 §5.2.0.1, §6.2.1",
-    level="MUST",
-    role="spoke",
-    requirement="A shortcut is discarded when its holding time expires unrenewed: afterwards data goes via the "
-    "NHS again.",
-    requires=NEEDS + ("send-data",),
-)
-def test_expired_shortcut_is_discarded(ctx: CaseContext) -> None:
-    rig = Rig(ctx)
-    if rig.register() is None:
-        return
-    holding = int(ctx.dut.info.extra.get("shortcut_holding_time", 10))
-    peer, target = rig.peer(), rig.target()
-    if rig.shortcut_to(peer, target, holding_time=holding) is None:
-        return
-    if rig.wait_shortcut(target) is None:
-        ctx.observe("shortcut installed", False, "no shortcut", "a shortcut to expire")
-        return
-    rig.collect(holding + max(ctx.quiet, 0.2), (RES_REQ,))  # renewals (if any) stay unanswered
-    found = rig.shortcut_for(target)
-    if found is not False:
-        ctx.expect("shortcut discarded", not found, "shortcut kept after its holding time" if found else "shortcut gone", "shortcut gone")
-    rig.expect_data_via_nhs(target, peer[0])
-
-
-@case(
     "P3-11",
     clause="RFC 2332 §5.2.2; FRR issue #4845",
     level="SHOULD",
     role="spoke",
+    breakers=("mute-after-shortcut",),
     requirement="With a shortcut to a peer installed, the peer's own Resolution Request (sent directly) for an "
     "address behind the spoke is answered, to the peer.",
     requires=NEEDS,
@@ -238,36 +345,3 @@ def test_peer_with_shortcut_is_answered(ctx: CaseContext) -> None:
     packet = rig.forwarded_request(peer, rig.lan_address(12), reqid, direct=True)
     exchange = rig.send(packet, ctx.window, (RES_REP, ERROR), stop_after=1)
     ctx.expect_reply(exchange, RES_REP, reqid=reqid, codes=[0], to=peer[0])
-
-
-@case(
-    "PUR-04",
-    clause="RFC 2332 §5.2.5, §6.2.1",
-    level="MUST",
-    role="spoke",
-    requirement="A Purge Request (N clear) from the NHS for a shortcut the spoke learned gets a Purge Reply, the "
-    "shortcut is deleted and data goes via the NHS again.",
-    requires=NEEDS + ("send-data",),
-)
-def test_purge_removes_the_shortcut(ctx: CaseContext) -> None:
-    rig = Rig(ctx)
-    if rig.register() is None:
-        return
-    info = ctx.dut.info
-    peer, target = rig.peer(), rig.target()
-    if rig.shortcut_to(peer, target, prefix_len=24) is None:
-        return
-    if rig.wait_shortcut(target) is None:
-        ctx.observe("shortcut installed", False, "no shortcut", "a shortcut to purge")
-        return
-    reqid = ctx.dut.reqid_base()
-    purge = T.purge_request(
-        outer_src=rig.nhs_nbma, outer_dst=info.nbma, src_proto=rig.nhs_proto, dst_proto=info.proto,
-        gre_key=info.gre_key, reqid=reqid, hopcnt=64, purge_proto=target, prefix_len=24,
-    ).packet
-    exchange = rig.send(purge, ctx.window, (PURGE_REP, ERROR), stop_after=1)
-    ctx.expect_reply(exchange, PURGE_REP, reqid=reqid)
-    found = rig.wait_shortcut(target, present=False, timeout=ctx.quiet / 3)
-    if found is not False:
-        ctx.expect("shortcut purged", not found, "shortcut kept" if found else "shortcut gone", "shortcut gone")
-    rig.expect_data_via_nhs(target, peer[0])

@@ -3,20 +3,24 @@
 New checklist IDs NHC-01..05 (§D has no rows for the spoke's own Registration Requests): their
 format, their retransmission with the same request ID, and the refresh before the holding time
 runs out.
+
+NHC-06 (the spoke answers a forwarded Resolution Request directly) and NHC-07 (an unrenewed
+shortcut expires) are here too: the checklist's NHC rows, whatever part of the protocol they touch.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 import struct
 import time
-from collections import Counter
 
 from dmvpn.conformance import CaseContext, case
 from dmvpn.wire import constants as C
 
-from ._nhc import REG_REQ, Rig, flag_words
+from ._nhc import REG_REQ, RES_REP, RES_REQ, flag_words, forwarded_exchange, Rig
 
 NEEDS = ("trigger-registration",)
+SHORTCUT_NEEDS = ("trigger-registration", "shortcut")
 
 
 def _requested(ctx: CaseContext, rig: Rig):
@@ -32,6 +36,7 @@ def _requested(ctx: CaseContext, rig: Rig):
     clause="RFC 2332 §5.2.3, §5.2.0.1, §3",
     level="MUST",
     role="spoke",
+    breakers=("reg-dst-zero", "bad-checksum"),
     requirement="The spoke's Registration Request goes straight to its NHS's NBMA address, with the spoke's own "
     "NBMA and protocol addresses as source, the NHS's (or its own) protocol address as destination and a valid "
     "checksum.",
@@ -61,6 +66,7 @@ def test_registration_request_addressing(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3, §5.2.0.1",
     level="MUST",
     role="spoke",
+    breakers=("unique-prefix-32", "zero-holding-time"),
     requirement="The spoke's Registration Request carries one or more CIEs with code 0 and a non-zero holding time; "
     "with the U bit set it carries exactly one CIE, of prefix length 0xFF.",
     requires=NEEDS,
@@ -109,6 +115,7 @@ def _extension_words(raw: bytes) -> list[int]:
     clause="RFC 2332 §5.3, §5.3.0, §5.3.1, §5.3.2, §5.3.3",
     level="MUST",
     role="spoke",
+    breakers=("no-end-extension",),
     requirement="The extensions of the spoke's Registration Request are well formed: ended by the End extension, "
     "the u bit clear, no type twice (but Vendor-Private), the Responder Address, Forward and Reverse Transit "
     "extensions compulsory and sent empty by the requester.",
@@ -167,6 +174,7 @@ def _retry_words(first_reqid: int, again, window: float) -> tuple[bool, str]:
     clause="RFC 2332 §5.2.0.1, §5.2.3",
     level="MUST",
     role="spoke",
+    breakers=("new-reqid-on-retransmit", "no-retransmit"),
     requirement="An unanswered Registration Request is sent again, with the same request ID.",
     requires=NEEDS,
 )
@@ -187,6 +195,7 @@ def test_registration_retransmission_keeps_the_request_id(ctx: CaseContext) -> N
     clause="RFC 2332 §5.2.3, §5.2.0.1",
     level="MUST",
     role="spoke",
+    breakers=("no-refresh",),
     requirement="After a successful registration the spoke registers again, with a new request ID, before the "
     "holding time it registered runs out (RFC 2332 recommends a third of it).",
     requires=NEEDS,
@@ -213,3 +222,49 @@ def test_registration_is_refreshed(ctx: CaseContext) -> None:
     ctx.note(f"refresh {time.monotonic() - start:.1f} s after the reply (a third of the holding time: {holding / 3:.1f} s)")
     ctx.observe("refresh", True, "refresh with a new request ID before the holding time ran out", "a refresh with a new request ID before the holding time ran out")
     ctx.link.send(rig.registration_reply(refresh))
+
+
+@case(
+    "NHC-06",
+    clause="DMVPN Phase 3 (reference §A.16: the egress answers over the spoke-to-spoke path); RFC 2332 §6.2.1",
+    level="SHOULD",
+    role="spoke",
+    breakers=("reply-via-nhs",),
+    requirement="The spoke answers a forwarded Resolution Request (S set, source holding time given) directly to "
+    "the requester's NBMA address, not back through the NHS.",
+    requires=SHORTCUT_NEEDS,
+)
+def test_reply_goes_directly_to_the_requester(ctx: CaseContext) -> None:
+    rig = Rig(ctx)
+    if rig.register() is None:
+        return
+    requester, target, reqid, packet, exchange = forwarded_exchange(ctx, rig)
+    ctx.expect_reply(exchange, RES_REP, reqid=reqid, codes=[0], to=requester[0])
+
+
+@case(
+    "NHC-07",
+    clause="RFC 2332 §5.2.0.1, §6.2.1",
+    level="MUST",
+    role="spoke",
+    breakers=("ignore-holding-time",),
+    requirement="A shortcut is discarded when its holding time expires unrenewed: afterwards data goes via the "
+    "NHS again.",
+    requires=SHORTCUT_NEEDS + ("send-data",),
+)
+def test_expired_shortcut_is_discarded(ctx: CaseContext) -> None:
+    rig = Rig(ctx)
+    if rig.register() is None:
+        return
+    holding = int(ctx.dut.info.extra.get("shortcut_holding_time", 10))
+    peer, target = rig.peer(), rig.target()
+    if rig.shortcut_to(peer, target, holding_time=holding) is None:
+        return
+    if rig.wait_shortcut(target) is None:
+        ctx.observe("shortcut installed", False, "no shortcut", "a shortcut to expire")
+        return
+    rig.collect(holding + max(ctx.quiet, 0.2), (RES_REQ,))  # renewals (if any) stay unanswered
+    found = rig.shortcut_for(target)
+    if found is not False:
+        ctx.expect("shortcut discarded", not found, "shortcut kept after its holding time" if found else "shortcut gone", "shortcut gone")
+    rig.expect_data_via_nhs(target, peer[0])
