@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     report = subparsers.add_parser("report", help="reports of past runs: compare performance")
     rsub = report.add_subparsers(dest="report_command", required=True, metavar="ACTION")
-    compare = rsub.add_parser("compare", help="compare the performance rows of two runs; flags regressions")
+    compare = rsub.add_parser("compare", help="compare two runs (conformance verdicts, performance figures); exit 1 on a regression")
     compare.add_argument("run_a", help="the baseline: a run directory or a run id under reports/")
     compare.add_argument("run_b", help="the candidate: a run directory or a run id under reports/")
     compare.add_argument("--threshold", type=float, default=0.10,
@@ -57,7 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="the threshold alone decides (default: also outside the noise, i.e. the runs' "
                               "min-max ranges over repetitions do not overlap)")
     compare.add_argument("--reports", type=Path, default=None, help="where run ids are looked up (default reports/)")
-    compare.add_argument("--json", action="store_true", help="one JSON object per compared figure")
+    compare.add_argument("--json", action="store_true", help="one JSON object per compared case and figure")
+    compare.add_argument("-o", "--output", type=Path, default=None,
+                         help="the comparison page (default: RUN_B/compare-<RUN_A>.html)")
     compare.set_defaults(func=cmd_report_compare)
 
 
@@ -99,21 +101,49 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_report_compare(args: argparse.Namespace) -> int:
+    """Conformance (cases whose verdict differs, and which regressed, with a page of both runs'
+    matrix and evidence) and performance (figures beyond the threshold), as far as both runs have
+    them. Exit 1 when something regressed from A to B."""
+    from dmvpn.results.compare import compare_conformance, format_conformance_comparison
+    from dmvpn.results.conformance import load_conformance
     from dmvpn.results.performance import compare_runs, format_comparison, resolve_run
+    from dmvpn.results.report import render_comparison
 
     try:
         a = resolve_run(args.run_a, args.reports)
         b = resolve_run(args.run_b, args.reports)
-        table = compare_runs(a, b, threshold=args.threshold, strict=args.strict)
     except FileNotFoundError as exc:
         print(f"dmvpn report compare: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        for rec in table.to_dict(orient="records"):
-            print(json.dumps(rec, default=str))
-    else:
-        print(format_comparison(table, a, b, args.threshold, args.strict))
-    return 1 if len(table) and bool(table["regression"].any()) else 0
+    regressed, compared = False, False
+    if (a / "conformance.csv").exists() and (b / "conformance.csv").exists():
+        compared = True
+        table = compare_conformance(load_conformance(a), load_conformance(b))
+        regressed |= bool(table["regression"].any())
+        if args.json:
+            for rec in table.to_dict(orient="records"):
+                print(json.dumps({"kind": "conformance", **rec}, default=str))
+        else:
+            print(format_conformance_comparison(table, str(a), str(b)))
+        page = render_comparison(a, b, args.output)
+        if not args.json:
+            print(f"matrix and evidence: {page}")
+    try:
+        table = compare_runs(a, b, threshold=args.threshold, strict=args.strict)
+    except FileNotFoundError:
+        table = None
+    if table is not None:
+        compared = True
+        if args.json:
+            for rec in table.to_dict(orient="records"):
+                print(json.dumps({"kind": "performance", **rec}, default=str))
+        else:
+            print(format_comparison(table, a, b, args.threshold, args.strict))
+        regressed |= bool(len(table) and table["regression"].any())
+    if not compared:
+        print(f"dmvpn report compare: {a} and {b} have no results in common (conformance or performance)", file=sys.stderr)
+        return 2
+    return 1 if regressed else 0
 
 
 def run_performance(run_dir: Path, quick: bool = False, *, scale: bool = False,

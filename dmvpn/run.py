@@ -29,9 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser("run", help="the main job: certify the DUT (embedded lab by default)")
     run.add_argument("--suite", choices=("all", "wire", "conformance", "performance"), default="all")
     run.add_argument("--testbed", type=Path, default=None, help="YAML testbed file for an external DUT")
-    run.add_argument("--implementation", default=None, metavar="NAME", choices=implementation_names(),
+    run.add_argument("--implementation", default=None, metavar="NAME", choices=(*implementation_names(), "all"),
                      help=f"the embedded lab's implementation: {', '.join(implementation_names())} "
-                          "(default frr-8.4; frr-10.3 builds its root once, about 40 s)")
+                          "(default frr-8.4; frr-10.3 builds its root once, about 40 s), or all: the conformance "
+                          "suites against each, with a matrix of cases by implementation in the report")
     run.add_argument("--mode", choices=("regression", "certify"), default="regression",
                      help="regression: fail on behaviour the expectations profile does not record; certify: fail on every deviation")
     run.add_argument("--reports", type=Path, default=None, help="where runs land (default: reports/)")
@@ -55,16 +56,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     statuses = []
     if args.suite in ("all", "wire"):
         statuses.append(_part("wire self-check", lambda: wire_selfcheck(run_dir)))
+    others: list[Path] = []
     if args.suite in ("all", "conformance"):
-        statuses.append(_part("conformance", lambda: run_conformance(run_dir, args.testbed, args.mode, args.shuffle, args.reproduce,
-                                                                      implementation=args.implementation)))
+        if args.implementation == "all" and args.testbed is None:
+            # one sub-run per implementation (its own results and evidence); one report over all
+            for name in implementation_names():
+                sub = run_dir / name
+                sub.mkdir()
+                others.append(sub)
+                statuses.append(_part(f"conformance: {name}", lambda sub=sub, name=name: run_conformance(
+                    sub, None, args.mode, args.shuffle, args.reproduce, implementation=name)))
+        else:
+            statuses.append(_part("conformance", lambda: run_conformance(run_dir, args.testbed, args.mode, args.shuffle, args.reproduce,
+                                                                          implementation=args.implementation)))
     if args.suite in ("all", "performance"):
         if args.implementation not in (None, DEFAULT_IMPLEMENTATION) and args.testbed is None:
             print(f"dmvpn run: the benchmarks boot {DEFAULT_IMPLEMENTATION} labs (--implementation applies to conformance so far)")
         statuses.append(_part("performance", lambda: run_performance_part(run_dir, args.testbed, scale=args.scale)))
     from dmvpn.results.report import render_report
 
-    report = render_report(run_dir)
+    report = render_report(run_dir, others)
     print(f"dmvpn run: report {report}")
     return overall_status(statuses)
 

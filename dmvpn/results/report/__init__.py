@@ -25,7 +25,7 @@ body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collaps
 td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top;font-size:90%}
 th{background:#f3f3f3}.conforms{background:#e7f6e7}.deviates,.crashes{background:#fbe3e3}
 .inconclusive,.error{background:#e3e8fb}.known-deviation{background:#fff4d6}.not-applicable{background:#eee;color:#666}
-code{font-size:95%}
+code{font-size:95%}tr.differs td:first-child{font-weight:bold;background:#ffe9a8}
 img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
 """
 
@@ -51,3 +51,22 @@ def render_report(run_dir: Path, others: Sequence[Path] = ()) -> Path:
 
         (run_dir / "performance.html").write_text(page(TITLE, [parts["performance"]]) + "\n")
     return path
+
+
+def render_comparison(run_a: Path, run_b: Path, output: Path | None = None) -> Path:
+    """A page with the conformance matrix of two runs (A, then B), every cell linking to its evidence."""
+    run_a, run_b = Path(run_a), Path(run_b)
+    output = Path(output) if output else run_b / f"compare-{run_a.name}.html"
+    body = _comparison_body(output.parent, run_a, run_b)
+    output.write_text(page(f"dmvpn compare {run_a.name} {run_b.name}", [f"<p>A = <code>{html.escape(str(run_a))}</code>, "
+                                                                          f"B = <code>{html.escape(str(run_b))}</code></p>", body]))
+    return output
+
+
+def _comparison_body(base: Path, run_a: Path, run_b: Path) -> str:
+    from dmvpn.results.conformance import load_conformance
+
+    from .conformance import conformance_section
+
+    frames = [load_conformance(d).assign(run=d.name) for d in (run_a, run_b)]
+    return conformance_section(base, frames)

@@ -9,20 +9,31 @@ from pathlib import Path
 
 import pandas as pd
 
+from dmvpn.results.compare import behaviour
 from dmvpn.results.conformance import COLUMNS, EXTRA, VERDICT_ORDER, load_conformance
 
 
 def section(run_dir: Path, others: list[Path] = ()) -> str:
-    frames = [load_conformance(d) for d in [run_dir, *others] if (d / "conformance.csv").exists()]
+    frames = [load_conformance(d).assign(run=Path(d).name) for d in [run_dir, *others] if (Path(d) / "conformance.csv").exists()]
     return conformance_section(run_dir, frames) if frames else ""
+
+
+def column_label(frame: pd.DataFrame, frames: list[pd.DataFrame]) -> str:
+    """The matrix column of a run: its implementation, and the run when two runs share one."""
+    implementation = str(frame["implementation"].iloc[0]) if len(frame) else "?"
+    same = [f for f in frames if len(f) and str(f["implementation"].iloc[0]) == implementation]
+    return implementation if len(same) < 2 else f"{implementation} ({frame['run'].iloc[0]})"
 
 
 def conformance_section(run_dir: Path, frames: list[pd.DataFrame]) -> str:
     """HTML: summary by clause group, the deviation list with evidence links, and, when several runs
     or DUTs are given, a matrix of cases by implementation."""
-    combined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS + EXTRA)
+    frames = [f if "run" in f else f.assign(run=f"run {i + 1}") for i, f in enumerate(frames)]
+    combined = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS + EXTRA + ["run"])
     parts = ["<h1>Conformance</h1>"]
-    for (dut, implementation), frame in combined.groupby(["dut", "implementation"], sort=False):
+    if len(frames) > 1:
+        parts.append(_matrix(run_dir, frames))
+    for (_, dut, implementation), frame in combined.groupby(["run", "dut", "implementation"], sort=False):
         counts = frame["verdict"].value_counts()
         summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICT_ORDER if counts.get(v, 0))
         parts.append(f"<h2>{html.escape(str(dut))}</h2><p>profile <code>{html.escape(str(implementation))}</code>: {summary}</p>")
@@ -52,12 +63,6 @@ def conformance_section(run_dir: Path, frames: list[pd.DataFrame]) -> str:
                 f"<td>{row.level}</td><td>{row.role}</td><td>{row.verdict}</td><td>{html.escape(_outcome_words(row.outcome))}</td>"
                 f"<td>{html.escape(str(row.detail))}</td><td>{_evidence_link(run_dir, row.pcap)}</td></tr>"
             )
-        parts.append("</table>")
-    if combined["implementation"].nunique() > 1 or combined["dut"].nunique() > 1:
-        matrix = combined.pivot_table(index="case_id", columns="dut", values="verdict", aggfunc="first", fill_value="")
-        parts.append("<h2>Cases by implementation</h2><table><tr><th>case</th>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in matrix.columns) + "</tr>")
-        for case_id, row in matrix.iterrows():
-            parts.append(f"<tr><td>{case_id}</td>" + "".join(f"<td class='{v}'>{v}</td>" for v in row) + "</tr>")
         parts.append("</table>")
     return "\n".join(parts)
 
@@ -127,3 +132,34 @@ def _result(frame: pd.DataFrame) -> str:
     )
     table = ("<table><tr><th>case</th><th>verdict</th><th>why it fails this run</th></tr>" + rows + "</table>") if rows else ""
     return f"<h3>Result ({html.escape(mode)} mode): {html.escape(words)}</h3>{table}"
+
+
+def _matrix(run_dir: Path, frames: list[pd.DataFrame]) -> str:
+    """Cases by implementation (as Autobahn|Testsuite shows them): one column per run, every cell
+    linking to that side's evidence; the rows whose verdicts differ are marked and listed first."""
+    labels = [column_label(f, frames) for f in frames]
+    by_case = [f.set_index("case_id") for f in frames]
+    cases = sorted(set().union(*(set(f.index) for f in by_case)))
+
+    def cell(f: pd.DataFrame, case_id: str) -> tuple[str, str]:
+        if case_id not in f.index:
+            return "absent", "<td>absent</td>"
+        row = f.loc[case_id]
+        verdict = str(row["verdict"])
+        words = f" <small>{html.escape(str(row['observed']))}</small>" if isinstance(row["observed"], str) and row["observed"] and verdict != "conforms" else ""
+        return verdict, f"<td class='{verdict}'>{verdict}{words} {_evidence_link(run_dir, row['pcap'])}</td>"
+
+    rows = []
+    for case_id in cases:
+        cells = [cell(f, case_id) for f in by_case]
+        keys = {behaviour(v, f.loc[case_id]["observed"] if case_id in f.index else "") for (v, _), f in zip(cells, by_case)}
+        rows.append((len(keys) > 1, case_id, "".join(html_cell for _, html_cell in cells)))
+    differing = sum(1 for d, _, _ in rows if d)
+    head = "".join(f"<th>{html.escape(label)}</th>" for label in labels)
+    body = "".join(
+        f"<tr class='{'differs' if d else ''}'><td>{'&#9888; ' if d else ''}{case_id}</td>{cells}</tr>"
+        for d, case_id, cells in sorted(rows, key=lambda r: (not r[0], r[1]))
+    )
+    return (f"<h2>Cases by implementation</h2><p>{differing} of {len(cases)} cases differ "
+            f"(marked &#9888;, listed first); each cell links to that run's evidence.</p>"
+            f"<table class='matrix'><tr><th>case</th>{head}</tr>{body}</table>")
