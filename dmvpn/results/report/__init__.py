@@ -68,5 +68,5 @@ def _comparison_body(base: Path, run_a: Path, run_b: Path) -> str:
 
     from .conformance import conformance_section
 
-    frames = [load_conformance(d).assign(run=d.name) for d in (run_a, run_b)]
+    frames = [load_conformance(d).assign(run=d.resolve().name) for d in (run_a, run_b)]
     return conformance_section(base, frames)

@@ -14,7 +14,7 @@ from dmvpn.results.conformance import COLUMNS, EXTRA, VERDICT_ORDER, load_confor
 
 
 def section(run_dir: Path, others: list[Path] = ()) -> str:
-    frames = [load_conformance(d).assign(run=Path(d).name) for d in [run_dir, *others] if (Path(d) / "conformance.csv").exists()]
+    frames = [load_conformance(d).assign(run=Path(d).resolve().name) for d in [run_dir, *others] if (Path(d) / "conformance.csv").exists()]
     return conformance_section(run_dir, frames) if frames else ""
 
 
