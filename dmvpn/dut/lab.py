@@ -237,31 +237,14 @@ class LabDut(LabNodeMixin, Dut):
         return self.ref.generation
 
     def wait_answering(self, timeout: float = 30.0) -> float:
-        """Seconds until the hub answers a probe registration (from the tester's own address, with a
-        tunnel address outside every pool the cases use)."""
-        from dmvpn.wire import templates as T
-        from dmvpn.wire.fastparse import ParseError, parse_ipv4_gre
-
+        """Seconds until the hub answers the probe registration (vtysh answers a moment before
+        nhrpd takes registrations): the run policy's own probe, tried every half second."""
         start = time.monotonic()
         with GreSocket(Interlock(self.info.allowed_prefixes), netns=self.lab.ns) as probe:
-            reqid = 0x7FFF0000
             while time.monotonic() - start < timeout:
-                reqid += 1
-                probe.send(T.registration_request(outer_src=TESTER_NBMA, outer_dst=self.info.nbma, src_proto="10.253.0.1",
-                                                  dst_proto=self.info.proto, gre_key=self.info.gre_key, reqid=reqid,
-                                                  password=self.info.password).packet)
-                deadline = time.monotonic() + 0.5
-                while (left := deadline - time.monotonic()) > 0:
-                    raw = probe.recv(left)
-                    if raw is None:
-                        break
-                    try:
-                        view = parse_ipv4_gre(raw).nhrp
-                    except ParseError:
-                        continue
-                    if view is not None and view.op_type == 4 and view.reqid == reqid:
-                        return time.monotonic() - start
-        raise RuntimeError(f"the rebooted {self.node} does not answer registrations after {timeout:.0f} s")
+                if self.answers_probe(probe, window=0.5, attempts=1):
+                    return time.monotonic() - start
+        raise RuntimeError(f"{self.node} does not answer registrations after {timeout:.0f} s")
 
     def _rebooted(self) -> None:
         if self._esp_link is not None:
