@@ -279,7 +279,7 @@ class CaseContext:
         """No answer (a silent discard), or an Error Indication with one of `allowed_errors`."""
         allowed = set(allowed_errors)
         answers = exchange.nhrp()
-        want = "silent discard" + (f" or Error Indication code {sorted(allowed)}" if allowed else "")
+        want = "silent discard" + (f" or Error Indication code {sorted(int(c) for c in allowed)}" if allowed else "")
         bad = [p for p in answers if not (p.nhrp.op_type == C.PacketType.ERROR_INDICATION and p.nhrp.code in allowed)]
         broken = exchange.unparsable()
         if bad:
