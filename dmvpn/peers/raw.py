@@ -69,8 +69,11 @@ def send_and_collect(
         link.send(packet)
     exchange = Exchange(packets)
     deadline = start + window
-    while (left := deadline - time.monotonic()) > 0:
-        raw = link.recv(left)
+    # What arrived within the window counts even when reading it took longer (a loaded machine):
+    # after the deadline, what is already waiting is still read, without waiting for more.
+    for _ in range(100000):
+        left = deadline - time.monotonic()
+        raw = link.recv(max(left, 0.0))
         if raw is None:
             break
         error = ""
