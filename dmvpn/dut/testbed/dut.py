@@ -171,13 +171,13 @@ class TestbedDut(Dut):
         """Wait (bounded) until the DUT is alive again; with `force`, also check a DUT that looks alive.
         A hub must also answer a probe registration. Raises RuntimeError when it does not come back."""
         state = self.health_state()
-        if not force and state.alive:
-            return ""
         if self._given_up is not None:
             if state.alive and self._answering():
                 self._given_up = None
                 return "the DUT is back"
             raise RuntimeError(self._given_up)
+        if not force and state.alive:
+            return ""
         start = time.monotonic()
         deadline = start + self.testbed.recovery_timeout
         while True:

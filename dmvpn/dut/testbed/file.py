@@ -13,6 +13,8 @@ A testbed is a YAML file; every key below is used, and any other key is refused:
       authentication: null               # Cisco plaintext password, when the DUT uses one
       capabilities: [redirect, nat]      # optional features the DUT has (authentication, ...)
       recovery_timeout: 120              # seconds to wait for a DUT that went down to come back
+      reply_window: 2.0                  # how long an answer that should come may take (s)
+      quiet_window: 1.5                  # how long silence must last to count as a discard (s)
     tester:
       namespace: null                    # network namespace to send from (null: this one)
       interface: eth1                    # optional: send and receive on this interface only (SO_BINDTODEVICE)
@@ -29,6 +31,8 @@ A testbed is a YAML file; every key below is used, and any other key is refused:
       lan: 10.103.0.0/24                 # behind the DUT (what it answers resolutions for)
       peer_lans: 10.200.0.0/16           # routed by the DUT via its NHS (the emulated peers' LANs)
       retry_window: 8                    # optional: how long a retransmission may take (s)
+      shortcut_holding_time: 10          # optional: holding time of the shortcuts the expiry case makes
+      renewal_holding_time: 10           # optional: the same for the renewal case
       register: [...]                    # management commands that make the DUT register afresh
       send_data: [...]                   # management commands that make it send {count} packets to {dst}
     ipsec:                               # optional: manual SAs toward the DUT (AES-GCM, transport mode)
@@ -285,7 +289,7 @@ def parse(data: dict, name: str = "testbed") -> Testbed:
         raise _fail(name, extra_sections[0], f"unknown section (known: {', '.join(SECTIONS)})")
     dut, tester = r.section("dut"), r.section("tester")
     r.unknown(dut, "dut", {"name", "implementation", "role", "nbma", "tunnel", "gre_key", "holding_time", "authentication",
-                           "capabilities", "recovery_timeout"})
+                           "capabilities", "recovery_timeout", "reply_window", "quiet_window"})
     r.unknown(tester, "tester", {"namespace", "interface", "nbma_pool", "tunnel_pool", "nat_pool", "allowed_prefixes"})
     nbma = r.get(dut, "dut", "nbma", "ipv4", required=True)
     tunnel = r.get(dut, "dut", "tunnel", "ip", required=True)
@@ -369,7 +373,8 @@ def parse(data: dict, name: str = "testbed") -> Testbed:
         section = r.section("spoke")
         if role != "spoke":
             raise _fail(name, "spoke", "only for dut.role spoke")
-        r.unknown(section, "spoke", {"nhs_nbma", "nhs_tunnel", "lan", "peer_lans", "retry_window", "register", "send_data"})
+        r.unknown(section, "spoke", {"nhs_nbma", "nhs_tunnel", "lan", "peer_lans", "retry_window", "register", "send_data",
+                                     "shortcut_holding_time", "renewal_holding_time"})
         nhs_nbma = r.get(section, "spoke", "nhs_nbma", "ipv4", required=True)
         check_space("spoke.nhs_nbma", [nhs_nbma])
         nhs_tunnel = r.get(section, "spoke", "nhs_tunnel", "ip", required=True)
@@ -381,6 +386,9 @@ def parse(data: dict, name: str = "testbed") -> Testbed:
             raise _fail(name, "spoke.peer_lans", "must be one prefix of /23 or shorter (the cases carve /24s from it)")
         extra = {"nhs_nbma": nhs_nbma, "nhs_proto": nhs_tunnel, "lan": lan[0] if lan else None, "peer_lans": peer_lans[0],
                  "retry_window": r.get(section, "spoke", "retry_window", "seconds", default=8.0)}
+        for key in ("shortcut_holding_time", "renewal_holding_time"):
+            if section.get(key) is not None:
+                extra[key] = r.get(section, "spoke", key, "holdtime")
         for key in ("register", "send_data"):
             if section.get(key) is not None and management is None:
                 raise _fail(name, f"spoke.{key}", "needs a management section (the commands run there)")
@@ -416,6 +424,8 @@ def parse(data: dict, name: str = "testbed") -> Testbed:
         nat_nbma=address_pool(*nat_pool),
         capabilities=frozenset(capabilities),
         allowed_prefixes=tuple(allowed),
+        reply_window=r.get(dut, "dut", "reply_window", "seconds", default=2.0),
+        quiet_window=r.get(dut, "dut", "quiet_window", "seconds", default=1.5),
         extra=extra,
     )
 
