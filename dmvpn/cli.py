@@ -13,7 +13,7 @@ COMMAND_MODULES = (
     "dmvpn.lab.cli",
     "dmvpn.perf",
     "dmvpn.conformance.cli",
-    "dmvpn.dut.testbed.check",
+    "dmvpn.testbed_cli",
 )
 
 

@@ -49,10 +49,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     if args.testbed is not None:
         from dmvpn.dut.testbed import TestbedError, load
-        from dmvpn.dut.testbed.check import check, resolve
+        from dmvpn.dut.testbed.check import resolve
 
         if args.dry_run:
-            return check(args.testbed)
+            from dmvpn.testbed_cli import check
+
+            return check(args.testbed, prog="dmvpn run")
         try:
             resolve(load(args.testbed))  # the file, the namespace, the interface, the route: before anything is sent
         except TestbedError as exc:

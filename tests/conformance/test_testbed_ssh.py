@@ -175,3 +175,87 @@ def test_a_spoke_testbed_that_cannot_send_data(rig) -> None:
     assert skipped == DATA_CASES
     assert all(results[cid].detail == "the DUT lacks: send-data" for cid in DATA_CASES)
     assert all(r.verdict is Verdict.CONFORMS for cid, r in results.items() if cid not in DATA_CASES)
+
+
+# -- a Cisco hub over SSH, answering with the parser libraries' sample outputs --------------------
+
+FIXTURES = __import__("pathlib").Path(__file__).resolve().parents[1] / "fixtures" / "cisco"
+
+
+class FakeCiscoHub:
+    """IOS exec answers: `show ip nhrp` from Genie's sample, the process table and version from
+    ntc-templates' samples with an NHRP process added (its pid settable: a restart)."""
+
+    def __init__(self) -> None:
+        ntc = FIXTURES / "ntc-templates"
+        self.nhrp = (FIXTURES / "genieparser" / "ShowIpNhrp.golden_output.txt").read_text()
+        self.cpu = (ntc / "cisco_ios_show_processes_cpu.raw").read_text()
+        self.version = (ntc / "cisco_ios_show_version.raw").read_text()
+        self.pid = 321
+        self.cleared = 0
+
+    def __call__(self, argv: list[str], command: str) -> tuple[str, int]:
+        if command == "show ip nhrp":
+            return self.nhrp.replace("\n", "\r\n"), 0
+        if command == "show processes cpu":
+            return self.cpu + f" {self.pid:4d}          12        40        300  0.00%  0.00%  0.00%   0 NHRP\n", 0
+        if command == "show version":
+            return self.version, 0
+        if command == "clear ip nhrp":
+            self.cleared += 1
+            return "", 0
+        return "% Invalid input detected at '^' marker.\n", 0
+
+
+@pytest.fixture
+def cisco_hub(tmp_path, monkeypatch):
+    from dmvpn.dut import InProcessDut
+
+    monkeypatch.setenv("DMVPN_TEST_SSH_PASSWORD", PASSWORD)
+    ios = FakeCiscoHub()
+    router = FakeSshRouter(ios, tmp_path)
+    backend = InProcessDut()
+    data = {
+        "dut": {"name": "fake IOS hub over SSH", "implementation": "in-process", "role": "hub", "nbma": backend.info.nbma,
+                "tunnel": backend.info.proto, "gre_key": 42, "holding_time": 600, "reply_window": 0.05, "quiet_window": 0.05},
+        "tester": {"nbma_pool": ["192.0.2.128/25"], "tunnel_pool": ["10.255.0.0/24"]},
+        "management": {"kind": "cisco-ios", "host": "127.0.0.1", "port": router.port, "username": "admin",
+                       "password_env": "DMVPN_TEST_SSH_PASSWORD", "known_hosts": str(router.known_hosts)},
+    }
+    dut = InMemoryHub(load(_write(tmp_path, data)))
+    dut.backend = backend
+    yield dut, ios, router
+    dut.close()
+    router.close()
+
+
+class InMemoryHub(TestbedDut):
+    def open_link(self):
+        return self.backend.open_link()
+
+
+def test_cisco_state_and_health_over_ssh(cisco_hub) -> None:
+    dut, ios, router = cisco_hub
+    assert {r["proto"]: r["nbma"] for r in dut.cache()}["100.0.0.2"] == "103.1.1.1"
+    assert dut.shortcuts() == [{"prefix": "123.1.1.0/24", "type": "dynamic", "via": "100.0.0.2", "nbma": "103.1.1.1"}]
+    assert dut.health_state().ids == (0, ("321",))
+    assert dut.reset_state() == "clear ip nhrp" and ios.cleared == 1
+    assert router.commands[:2] == ["show ip nhrp", "show ip nhrp"]
+
+
+def test_a_restarted_nhrp_process_makes_the_case_a_crash(cisco_hub) -> None:
+    from dmvpn.conformance.runner import run_case
+
+    dut, ios, router = cisco_hub
+    functions = case_functions(group_modules(["registration"]))
+    case_id = sorted(functions)[0]
+
+    def restart_during(ctx):
+        functions[case_id](ctx)
+        ios.pid = 654  # the router restarted its NHRP process during the case
+
+    result = run_case(restart_during, all_cases()[case_id], dut, dut.open_link(), None, None)
+    assert result.verdict is Verdict.CRASHES and "restarted during the case" in " ".join(result.notes), result
+    # the same pid before and after: no crash (the verdict itself reads the sample's cache, not the backend's)
+    again = run_case(functions[case_id], all_cases()[case_id], dut, dut.open_link(), None, None)
+    assert again.verdict is not Verdict.CRASHES, again.detail

@@ -6,7 +6,7 @@
 - :mod:`.frr`: FRR / VyOS over SSH (`vtysh -c '...' json`, the lab's parsers);
 - :mod:`.cisco`: Cisco IOS / IOS-XE over SSH, its output parsed with TextFSM and ntc-templates;
 - :mod:`.dut`: the DUT adapter (links, state, spoke controls, health, bounded recovery);
-- :mod:`.check`: `dmvpn testbed check FILE` / `--dry-run`: what a run would send, sending nothing.
+- :mod:`.check`: the checks and the plan of `dmvpn testbed check FILE` / `--dry-run` (dmvpn.testbed_cli).
 """
 
 from __future__ import annotations

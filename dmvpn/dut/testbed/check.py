@@ -1,5 +1,6 @@
-"""`dmvpn testbed check FILE` (and `dmvpn run --testbed FILE --dry-run`): check a testbed file and
-say what a run would send and to whom, sending nothing (no packet, no SSH session).
+"""What `dmvpn testbed check FILE` and `dmvpn run --testbed FILE --dry-run` (dmvpn.testbed_cli) check
+and print: a testbed file and what a run would send and to whom, sending nothing (no packet, no
+SSH session).
 
 Checked: the file (one line naming the key for anything wrong, public address space refused
 unless the file says why), the tester's namespace and interface, and the route from there to the
@@ -10,10 +11,8 @@ and which cases apply.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -100,8 +99,9 @@ def _management_words(testbed: Testbed) -> list[str]:
     return lines
 
 
-def plan(testbed: Testbed, where: dict | None = None, cases: dict | None = None) -> list[str]:
-    """What a run against this testbed would do, in lines (nothing is sent)."""
+def plan(testbed: Testbed, where: dict | None = None, cases: Counter | None = None) -> list[str]:
+    """What a run against this testbed would do, in lines (nothing is sent). `cases`: how many cases
+    apply (key None) and how many do not, by reason (the CLI counts them with the run policy's rule)."""
     info = testbed.info
     lines = [f"testbed {testbed.path}: valid"]
     lines.append(f"DUT: {info.name} ({info.implementation}), role {info.role}, NBMA {info.nbma}, tunnel {info.proto}, "
@@ -138,56 +138,10 @@ def plan(testbed: Testbed, where: dict | None = None, cases: dict | None = None)
         lines.append(f"  PUBLIC addresses allowed by the file: {testbed.public_reason}")
     lines.extend(_management_words(testbed))
     if cases is not None:
-        from dmvpn.conformance.verdict import not_applicable_reason
-
-        reasons = Counter(not_applicable_reason(c, info.capabilities, info.role) for c in cases.values())
+        reasons = Counter(cases)
         applies = reasons.pop(None, 0)
-        lines.append(f"cases: {applies} of {len(cases)} apply")
+        lines.append(f"cases: {applies} of {applies + sum(reasons.values())} apply")
         for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
             lines.append(f"  {count} not applicable: {reason}")
     lines.append("dry run: nothing was sent")
     return lines
-
-
-def conformance_cases() -> dict:
-    """Every conformance case of suites/conformance (imported, not run)."""
-    import importlib
-    import pkgutil
-
-    root = Path(__file__).resolve().parents[3]
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    import suites.conformance
-
-    from dmvpn.conformance import all_cases
-
-    for m in pkgutil.iter_modules(suites.conformance.__path__):
-        if not m.name.startswith(("_", "conftest", "test_")):
-            importlib.import_module(f"suites.conformance.{m.name}")
-    return all_cases()
-
-
-def check(path: str | Path, out=print) -> int:
-    """Check the file and print the plan: 0, or 2 with one line on stderr."""
-    try:
-        testbed = load(path)
-        where = resolve(testbed)
-    except TestbedError as exc:
-        print(f"dmvpn testbed check: {exc}", file=sys.stderr)
-        return 2
-    try:
-        cases = conformance_cases()
-    except Exception as exc:  # the plan without case counts is still worth printing
-        out(f"(cases not counted: {type(exc).__name__}: {exc})")
-        cases = None
-    for line in plan(testbed, where, cases):
-        out(line)
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("testbed", help="external gear: check a testbed file")
-    sub = parser.add_subparsers(dest="testbed_command", required=True, metavar="ACTION")
-    c = sub.add_parser("check", help="validate FILE, resolve its interface, print what a run would send (sends nothing)")
-    c.add_argument("file", type=Path)
-    c.set_defaults(func=lambda args: check(args.file))
