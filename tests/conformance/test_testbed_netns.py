@@ -139,3 +139,12 @@ def load_dict(data: dict, tmp_path):
     path = tmp_path / "f.yaml"
     path.write_text(yaml.safe_dump(data))
     return load(path)
+
+
+def test_a_missing_password_variable_is_named(tmp_path, monkeypatch) -> None:
+    data = yaml.safe_load((ROOT / "suites" / "testbeds" / "example-frr-spoke.yaml").read_text())
+    data["tester"]["interface"] = None
+    data["management"]["password_env"] = "DMVPN_NO_SUCH_VARIABLE"
+    monkeypatch.delenv("DMVPN_NO_SUCH_VARIABLE", raising=False)
+    with pytest.raises(TestbedError, match=r"management.password_env: the environment has no DMVPN_NO_SUCH_VARIABLE"):
+        resolve(load_dict(data, tmp_path))

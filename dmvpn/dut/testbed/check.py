@@ -12,6 +12,7 @@ and which cases apply.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -30,8 +31,12 @@ def _ip(testbed: Testbed, *args: str) -> tuple[int, str]:
 
 def resolve(testbed: Testbed) -> dict:
     """Where the tester's packets leave: {'interface', 'addresses', 'route'}; TestbedError (one line,
-    naming the key) when the namespace or interface is not there or no route leads to the DUT."""
+    naming the key) when the namespace or interface is not there, no route leads to the DUT, or the
+    management password's environment variable is not set."""
     path = testbed.path
+    m = testbed.management
+    if m is not None and m.password_env and m.password_env not in os.environ:
+        raise TestbedError(f"{path}: management.password_env: the environment has no {m.password_env}")
     if testbed.namespace and not Path("/run/netns", testbed.namespace).exists():
         raise TestbedError(f"{path}: tester.namespace: no network namespace {testbed.namespace!r} on this machine")
     where = f"namespace {testbed.namespace}" if testbed.namespace else "this namespace"
