@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "dmvpn.lab.cli",
     "dmvpn.perf",
     "dmvpn.conformance.cli",
+    "dmvpn.testbed_cli",
 )
 
 

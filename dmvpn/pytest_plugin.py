@@ -56,10 +56,11 @@ def pytest_configure(config: pytest.Config) -> None:
     testbed = config.getoption("--testbed", None)
     if testbed:
         # Refuse a bad testbed file before anything runs, let alone sends.
-        from dmvpn.dut.testbed import TestbedDut, TestbedError
+        from dmvpn.dut.testbed import TestbedError, load
+        from dmvpn.dut.testbed.check import resolve
 
         try:
-            TestbedDut.from_file(testbed)
+            resolve(load(testbed))  # the file, the namespace, the interface, the route to the DUT
         except TestbedError as exc:
             raise pytest.UsageError(str(exc)) from None
 

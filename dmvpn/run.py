@@ -39,15 +39,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--scale", action="store_true", help="performance: the long scale runs too")
     run.add_argument("--shuffle", default=None, metavar="SEED", help="conformance: run the cases in an order drawn from SEED ('random' for a new one)")
     run.add_argument("--reproduce", type=int, default=3, metavar="N", help="conformance: replay a crashing case on N freshly booted DUTs (default 3)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="with --testbed: check the file and its interface, print what would be sent and to whom, send nothing")
     run.set_defaults(func=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.dry_run and args.testbed is None:
+        print("dmvpn run: --dry-run needs --testbed FILE (the embedded lab sends only inside its own namespaces)", file=sys.stderr)
+        return 2
     if args.testbed is not None:
-        from dmvpn.dut.testbed import TestbedDut, TestbedError
+        from dmvpn.dut.testbed import TestbedError, load
+        from dmvpn.dut.testbed.check import resolve
 
+        if args.dry_run:
+            from dmvpn.testbed_cli import check
+
+            return check(args.testbed, prog="dmvpn run")
         try:
-            TestbedDut.from_file(args.testbed)
+            resolve(load(args.testbed))  # the file, the namespace, the interface, the route: before anything is sent
         except TestbedError as exc:
             print(f"dmvpn run: {exc}", file=sys.stderr)
             return 2

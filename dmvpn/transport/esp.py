@@ -38,7 +38,9 @@ class EspLink:
         inbound: dict[int, EspSA],
         netns: str | None = None,
         recorder: PcapRecorder | None = None,
+        device: str | None = None,
     ) -> None:
+        """`device`: send and receive on this interface only (SO_BINDTODEVICE)."""
         self.interlock = interlock
         self.outbound = outbound
         self.inbound = inbound
@@ -51,6 +53,9 @@ class EspLink:
             sock.setblocking(False)
         # Holding UDP 4500 open keeps the tester's kernel from answering NAT-T with port unreachable.
         self.udp_port = socket_in_netns(netns, socket.AF_INET, socket.SOCK_DGRAM)
+        if device is not None:
+            for sock in (self.esp, self.udp, self.udp_port):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
         self.udp_port.bind(("0.0.0.0", NAT_T_PORT))
         self._pending: list[bytes] = []
 

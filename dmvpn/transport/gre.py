@@ -27,10 +27,20 @@ class GreSocket:
         netns: str | None = None,
         recorder: PcapRecorder | None = None,
         rcvbuf: int = 4 << 20,
+        device: str | None = None,
     ) -> None:
+        """`device`: send and receive on this interface only (SO_BINDTODEVICE), e.g. a testbed's
+        tester interface; OSError when the namespace has no such interface."""
         self.interlock = interlock
         self.recorder = recorder
         self.sock = socket_in_netns(netns, socket.AF_INET, socket.SOCK_RAW, IPPROTO_GRE)
+        self.device = device
+        if device is not None:
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
+            except OSError:
+                self.sock.close()
+                raise
         self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.setblocking(False)
