@@ -12,12 +12,12 @@ To add a case: see suites/README.md (write it, name its breakers; the self-test 
 Benchmarks and report sections: profiles/README.md.
 """
 
-from .case import CaseInfo, all_cases, case
-from .context import CaseContext, Observation
+from .case import CaseInfo, StepFailed, all_cases, case
+from .context import CaseContext, Missing, Observation, present
 from .profile import ExpectationsProfile, KnownDeviation, load_profile
 from .verdict import Verdict, decide
 
 __all__ = [
-    "CaseContext", "CaseInfo", "ExpectationsProfile", "KnownDeviation", "Observation", "Verdict",
-    "all_cases", "case", "decide", "load_profile",
+    "CaseContext", "CaseInfo", "ExpectationsProfile", "KnownDeviation", "Missing", "Observation", "StepFailed", "Verdict",
+    "all_cases", "case", "decide", "load_profile", "present",
 ]

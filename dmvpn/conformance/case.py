@@ -6,6 +6,7 @@ case without a breaker is an error at import."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -35,6 +36,12 @@ class CaseInfo:
     @property
     def group(self) -> str:
         return self.case_id.split("-")[0].lower()
+
+
+class StepFailed(BaseException):
+    """A step the rest of the case depends on failed (already recorded): the case ends here.
+
+    A BaseException so that no `except Exception` on the way swallows it; `@case` catches it."""
 
 
 _REGISTRY: dict[str, CaseInfo] = {}
@@ -72,8 +79,15 @@ def case(
     _REGISTRY[case_id] = info
 
     def mark(fn: F) -> F:
-        fn.case_info = info  # type: ignore[attr-defined]
-        return pytest.mark.dmvpn_case(info)(fn)
+        @functools.wraps(fn)
+        def run(ctx, *args, **kwargs):
+            try:
+                return fn(ctx, *args, **kwargs)
+            except StepFailed:
+                return None  # recorded where it failed; what depended on it did not run
+
+        run.case_info = info  # type: ignore[attr-defined]
+        return pytest.mark.dmvpn_case(info)(run)  # type: ignore[return-value]
 
     return mark
 

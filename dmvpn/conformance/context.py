@@ -8,6 +8,26 @@ can go on. The words of `observed` are what expectations profiles record, so the
 What a case needs before it can test anything (a spoke registered, the DUT's state readable) is a
 precondition (`precondition`): when one fails the case could not test, whatever else it saw.
 
+An expectation that failed is recorded once, and the case may go on; what depends on it records
+nothing. No `if reply is None: return` guards:
+  * `expect_reply` / `expect_error_indication` return the reply's view, or, when the expected reply
+    did not come, `Missing`: a falsy stand-in whose every use (an attribute, an index, iteration,
+    unpacking) ends the case quietly (`StepFailed`, caught where the case is called: `@case`).
+    A check that reads the reply therefore cannot run on a reply that is not there, and one that
+    does not read it (a cache check after a failed reply) still runs.
+  * a later step that needs an earlier one to have succeeded without reading its result (a refresh
+    after the first registration) says so: `expect_reply(..., required=True)` ends the case when
+    the expectation fails, after recording it.
+  * `stop()` ends the case the same way; the suites' set-up helpers (`new_spoke`, `shared_spokes`,
+    `Rig.register`, ...) are meant to use it after recording a failed precondition (not yet: they
+    still return None, and the cases still check it).
+
+Packets to the DUT are built by one helper, `packet(op_type, sender, ...)`: outer and NHRP
+addresses, GRE key, hop count, the CIE's holding time and MTU, the NHS in the NAT extension of a
+registration, and the DUT's password (Cisco authentication extension) come from the DUT's info;
+keyword overrides change what a case breaks on purpose. `extensions(...)` is the extension list
+it uses (with the password), for cases that add or replace extensions.
+
 Cases are isolated: the run policy drains the link before each case, and an exchange accepts a
 reply (Resolution, Registration or Purge Reply) only when it answers one of its own requests (by
 request ID): a late duplicate, a probe's answer or another case's reply is never taken for it.
@@ -26,12 +46,15 @@ from dmvpn.wire import constants as C
 from dmvpn.wire import templates as T
 from dmvpn.wire.fastparse import GrePacket, NhrpView
 
-from .case import CaseInfo
+from .case import CaseInfo, StepFailed
 
 if TYPE_CHECKING:
     from dmvpn.dut import Dut
 
 T_ = TypeVar("T_")
+
+#: `extensions(password=...)` default: the DUT's own password
+DUT_PASSWORD = object()
 
 TYPE_NAMES = {
     1: "Resolution Request",
@@ -43,6 +66,38 @@ TYPE_NAMES = {
     7: "Error Indication",
     8: "Traffic Indication",
 }
+
+
+class _Missing:
+    """What a failed expectation returns instead of the reply: falsy, and any use ends the case."""
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str = "an expected reply") -> None:
+        object.__setattr__(self, "what", what)
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str):
+        raise StepFailed(f"{self.what} is missing")
+
+    def _stop(self, *args, **kwargs):
+        raise StepFailed(f"{self.what} is missing")
+
+    __iter__ = __getitem__ = __len__ = __call__ = __setattr__ = _stop
+
+    def __repr__(self) -> str:
+        return f"Missing({self.what!r})"
+
+
+#: the reply that did not come (see the module docstring)
+Missing = _Missing()
+
+
+def present(value) -> bool:
+    """False for None and `Missing` (the case goes on without reading it), else True."""
+    return value is not None and not isinstance(value, _Missing)
 
 
 @dataclass
@@ -133,16 +188,86 @@ class CaseContext:
         tunnel = Tunnel(info.gre_key, info.holding_time, 1400, info.password)
         return FakeSpoke(nbma, proto, info.nbma, info.proto, tunnel=tunnel, reqids=ReqIds(self.dut.reqid_base()), **kwargs)
 
-    def registration(self, nbma: str, proto: str, reqid: int, **kwargs) -> T.NhrpTemplate:
-        """A Cisco-style Registration Request from (nbma, proto) to the DUT hub (REG-01's shape)."""
+    # -- packets to the DUT --------------------------------------------------------------------
+
+    def extensions(self, *extra: T.Extension, responder: Iterable[T.Cie] = (), forward: Iterable[T.Cie] = (),
+                   reverse: Iterable[T.Cie] = (), transit: bool = True, password=DUT_PASSWORD) -> list[T.Extension]:
+        """Responder Address (these CIEs), Forward and Reverse Transit (unless `transit=False`),
+        the DUT's password as the Cisco authentication extension (when it has one), `extra`, End."""
+        password = self.dut.info.password if password is DUT_PASSWORD else password
+        exts = [T.responder_address(list(responder))]
+        if transit:
+            exts += [T.forward_transit(list(forward)), T.reverse_transit(list(reverse))]
+        if password is not None:
+            exts.append(T.cisco_auth(password))
+        return exts + list(extra) + [T.end()]
+
+    def packet(self, op_type: int, sender, reqid: int = 0, **fields) -> bytes:
+        """An NHRP packet of `op_type` from `sender` to the DUT, its addressing from the DUT's info.
+
+        `sender`: an (NBMA, protocol address) pair or anything with `.nbma` and `.proto` (and
+        `.src_nbma`: the NBMA address it claims, behind a NAT). Defaults: outer source the sender's
+        NBMA, outer destination and destination protocol address the DUT's, the DUT's GRE key,
+        source NBMA and protocol address the sender's, hop count 1, one CIE (prefix, MTU 1400, the
+        DUT's holding time; code 0), `extensions()` (with the DUT's password), and per type:
+
+        * Registration Request (3): flags U|NAT, prefix 32, the NAT extension naming the NHS (the
+          DUT) (`nhs=False` leaves it out): Cisco's shape, what REG-01 sends;
+        * Resolution Request (1): flags Q|A|S|NAT, prefix 0, hop count 16;
+        * Purge Request / Reply (5, 6): hop count 16, CIE prefix 32, holding time 0, no MTU, for
+          `purged` (default: the sender's protocol address);
+        * replies (2, 4) the tester sends as a target or NHS: the CIE as for a request;
+        * Error Indication (7): no CIE, no extensions (§5.2.7); Traffic Indication (8): no CIE,
+          the DUT's password and End only (FRR's shape).
+
+        Overrides: any `NhrpTemplate.compile` field (outer_src, dst_proto, flags, hopcnt, cies,
+        extensions, ...), and `holding_time`, `mtu`, `prefix_len`, `code` for the default CIE,
+        `password` for the default extensions (None: none)."""
         info = self.dut.info
-        args = dict(
-            outer_src=nbma, outer_dst=info.nbma, src_proto=proto, dst_proto=info.proto, gre_key=info.gre_key,
-            reqid=reqid, hopcnt=1, mtu=1400, holding_time=info.holding_time, password=info.password,
-            nhs_nbma=info.nbma, nhs_proto=info.proto,
+        if isinstance(sender, tuple):
+            nbma, proto = sender
+            claimed = nbma
+        else:
+            nbma, proto, claimed = sender.nbma, sender.proto, getattr(sender, "src_nbma", sender.nbma)
+        kind = C.PacketType
+        password = fields.pop("password", info.password)
+        holding_time = fields.pop("holding_time", None)
+        mtu = fields.pop("mtu", 1400)
+        code = fields.pop("code", 0)
+        nhs = fields.pop("nhs", True)
+        purged = fields.pop("purged", proto)
+        args: dict = dict(
+            outer_src=nbma, outer_dst=info.nbma, gre_key=info.gre_key, hopcnt=1, src_nbma=claimed, src_proto=proto,
+            dst_proto=info.proto, reqid=reqid,
         )
-        args.update(kwargs)
-        return T.registration_request(**args)
+        prefix_len = 0
+        extra: list[T.Extension] = []
+        if op_type == kind.REGISTRATION_REQUEST:
+            args["flags"] = C.RegistrationFlags.U | C.RegistrationFlags.NAT
+            prefix_len = 32
+            if nhs:
+                extra = [T.nat_address([T.Cie(prefix_len=32, mtu=mtu, holding_time=0, client_nbma=info.nbma, client_proto=info.proto)])]
+        elif op_type == kind.RESOLUTION_REQUEST:
+            args.update(flags=C.ResolutionFlags.Q | C.ResolutionFlags.A | C.ResolutionFlags.S | C.ResolutionFlags.NAT, hopcnt=16)
+        elif op_type in (kind.PURGE_REQUEST, kind.PURGE_REPLY):
+            args["hopcnt"] = 16
+            prefix_len = 32
+        prefix_len = fields.pop("prefix_len", prefix_len)
+        if op_type in (kind.PURGE_REQUEST, kind.PURGE_REPLY):
+            args["cies"] = [T.Cie(code=code, prefix_len=prefix_len, holding_time=holding_time or 0, client_proto=purged)]
+        elif op_type in (kind.ERROR_INDICATION, kind.TRAFFIC_INDICATION):
+            args["cies"] = []
+        else:
+            held = info.holding_time if holding_time is None else holding_time
+            args["cies"] = [T.Cie(code=code, prefix_len=prefix_len, mtu=mtu, holding_time=held)]
+        if op_type == kind.ERROR_INDICATION:
+            args["extensions"] = []
+        elif op_type == kind.TRAFFIC_INDICATION:
+            args["extensions"] = [] if password is None else [T.cisco_auth(password), T.end()]
+        else:
+            args["extensions"] = self.extensions(*extra, password=password)
+        args.update(fields)
+        return T.NhrpTemplate.compile(op_type, **args).packet
 
     # -- exchanges -----------------------------------------------------------------------------
 
@@ -234,15 +359,19 @@ class CaseContext:
         reqid: int | None = None,
         codes: list[int] | None = None,
         to: str | None = None,
-    ) -> NhrpView | None:
-        """Exactly the reply the RFC asks for: its type, request ID, CIE codes, destination."""
+        required: bool = False,
+    ) -> NhrpView:
+        """Exactly the reply the RFC asks for: its type, request ID, CIE codes, destination.
+
+        The reply's view when one of `op_type` came (whether or not it was right in every
+        respect), else `Missing`; `required`: when there is no such reply, end the case (recorded)."""
         want = TYPE_NAMES[op_type] + (f" codes {[int(c) for c in codes]}" if codes is not None else "")
         answers = exchange.nhrp()
         if not answers:
             broken = exchange.unparsable()
             observed = describe_unparsable(broken[0]) if broken else "no reply"
             self.observe(f"{TYPE_NAMES[op_type]}", False, observed, want)
-            return None
+            return self.stop() if required else Missing
         first = answers[0]
         view = first.nhrp
         problems = []
@@ -259,21 +388,27 @@ class CaseContext:
                 problems.append(f"{TYPE_NAMES[op_type]} sent to {first.outer_dst}")
         observed = "; ".join(problems) if problems else describe(first)
         self.observe(TYPE_NAMES[op_type], not problems, observed, want + (f" to {to}" if to else ""))
-        return view if view.op_type == op_type else None
+        if view.op_type == op_type:
+            return view
+        return self.stop() if required else Missing
 
-    def expect_error_indication(self, exchange: Exchange, code: int) -> NhrpView | None:
+    def stop(self):
+        """End the case here: what failed is recorded, nothing that depends on it runs."""
+        raise StepFailed(self.info.case_id)
+
+    def expect_error_indication(self, exchange: Exchange, code: int) -> NhrpView:
         """An Error Indication with this code (RFC 2332 §5.2.7), and no success reply."""
         answers = exchange.nhrp()
         want = f"Error Indication code {code}"
         if not answers:
             broken = exchange.unparsable()
             self.observe("Error Indication", False, describe_unparsable(broken[0]) if broken else "no reply", want)
-            return None
+            return Missing
         first = answers[0]
         view = first.nhrp
         ok = view.op_type == C.PacketType.ERROR_INDICATION and view.code == code and view.checksum_ok
         self.observe("Error Indication", ok, describe(first), want)
-        return view if view.op_type == C.PacketType.ERROR_INDICATION else None
+        return view if view.op_type == C.PacketType.ERROR_INDICATION else Missing
 
     def expect_silence(self, exchange: Exchange, allowed_errors: Iterable[int] = ()) -> bool:
         """No answer (a silent discard), or an Error Indication with one of `allowed_errors`."""

@@ -28,6 +28,7 @@ from dmvpn.wire import templates as T
 from dmvpn.wire.checksum import inet_checksum
 from dmvpn.wire.fastparse import GrePacket, NhrpView, parse_ipv4_gre
 
+REG_REQ = C.PacketType.REGISTRATION_REQUEST
 REG_REPLY = C.PacketType.REGISTRATION_REPLY
 RES_REQUEST = C.PacketType.RESOLUTION_REQUEST
 RES_REPLY = C.PacketType.RESOLUTION_REPLY
@@ -112,19 +113,11 @@ def about(packet: GrePacket, reqid: int) -> bool:
 # -- building -------------------------------------------------------------------------------------
 
 
-def registration(ctx: CaseContext, spoke: Spoke, reqid: int, unique: bool = True, **kwargs) -> bytes:
-    """A Registration Request from `spoke` (ctx.registration's Cisco shape, the DUT's password)."""
-    kwargs.setdefault("flags", UNIQUE if unique else NAT)
-    kwargs.setdefault("prefix_len", 32)
-    if spoke.claimed:
-        kwargs.setdefault("src_nbma", spoke.claimed)
-    return ctx.registration(spoke.nbma, spoke.proto, reqid, **kwargs).packet
-
-
 def register(ctx: CaseContext, spoke: Spoke, unique: bool = True, window: float | None = None, **kwargs) -> tuple[int, Exchange]:
     reqid = ctx.dut.reqid_base()
     addresses = [spoke.nbma] + ([spoke.claimed] if spoke.claimed else [])
-    exchange = ctx.exchange(registration(ctx, spoke, reqid, unique, **kwargs), window, accept=to(ctx, *addresses), stop_after=1)
+    kwargs.setdefault("flags", UNIQUE if unique else NAT)
+    exchange = ctx.exchange(ctx.packet(REG_REQ, spoke, reqid, **kwargs), window, accept=to(ctx, *addresses), stop_after=1)
     return reqid, exchange
 
 
@@ -194,15 +187,11 @@ def register_address(ctx: CaseContext, spoke: Spoke, address: str, what: str = "
     A non-unique registration whose one CIE carries the client addresses (RFC 2332 §5.2.3): the hub
     then knows `address` lies behind `spoke`.
     """
-    info = ctx.dut.info
     reqid = ctx.dut.reqid_base()
     six = ":" in address
-    cie = T.Cie(prefix_len=128 if six else 32, mtu=1400, holding_time=info.holding_time, client_nbma=spoke.nbma, client_proto=address)
-    packet = T.NhrpTemplate.compile(
-        C.PacketType.REGISTRATION_REQUEST, outer_src=spoke.nbma, outer_dst=info.nbma, gre_key=info.gre_key, hopcnt=1,
-        src_nbma=spoke.nbma, src_proto=v6(spoke.proto) if six else spoke.proto, dst_proto=v6(spoke.proto) if six else info.proto,
-        flags=NAT, reqid=reqid, cies=[cie], extensions=extensions(ctx),
-    ).packet
+    cie = T.Cie(prefix_len=128 if six else 32, mtu=1400, holding_time=ctx.dut.info.holding_time, client_nbma=spoke.nbma, client_proto=address)
+    proto = v6(spoke.proto) if six else spoke.proto
+    packet = ctx.packet(REG_REQ, (spoke.nbma, proto), reqid, dst_proto=proto if six else ctx.dut.info.proto, flags=NAT, cies=[cie], extensions=ctx.extensions())
     exchange = ctx.exchange(packet, accept=to(ctx, spoke.nbma), stop_after=1)
     if acked(exchange, reqid):
         return True
@@ -210,27 +199,15 @@ def register_address(ctx: CaseContext, spoke: Spoke, address: str, what: str = "
     return False
 
 
-def extensions(ctx: CaseContext, forward: Iterable[T.Cie] = (), reverse: Iterable[T.Cie] = (), responder: Iterable[T.Cie] = (), extra: Iterable[T.Extension] = ()) -> list[T.Extension]:
-    """Responder, Forward and Reverse Transit (given CIEs or empty), the DUT's auth if any, `extra`, End."""
-    exts = [T.responder_address(list(responder)), T.forward_transit(list(forward)), T.reverse_transit(list(reverse))]
-    if ctx.dut.info.password is not None:
-        exts.append(T.cisco_auth(ctx.dut.info.password))
-    return exts + list(extra) + [T.end()]
-
-
 def resolution_request(
     ctx: CaseContext, requester: Spoke, target: str, reqid: int, hopcnt: int = 16, flags: int = RES_FLAGS,
     prefix_len: int = 0, exts: list[T.Extension] | None = None, holding_time: int | None = None,
 ) -> bytes:
     """A Resolution Request from `requester` for `target`, sent to the DUT (FRR's and Cisco's shape)."""
-    info = ctx.dut.info
-    six = ":" in target
-    return T.NhrpTemplate.compile(
-        C.PacketType.RESOLUTION_REQUEST, outer_src=requester.nbma, outer_dst=info.nbma, gre_key=info.gre_key, hopcnt=hopcnt,
-        src_nbma=requester.src_nbma, src_proto=v6(requester.proto) if six else requester.proto, dst_proto=target, flags=flags, reqid=reqid,
-        cies=[T.Cie(prefix_len=prefix_len, mtu=1400, holding_time=info.holding_time if holding_time is None else holding_time)],
-        extensions=extensions(ctx) if exts is None else exts,
-    ).packet
+    sender = (requester.nbma, v6(requester.proto) if ":" in target else requester.proto)
+    more = {} if exts is None else {"extensions": exts}
+    return ctx.packet(RES_REQUEST, sender, reqid, src_nbma=requester.src_nbma, dst_proto=target, hopcnt=hopcnt, flags=flags,
+                      prefix_len=prefix_len, holding_time=holding_time, **more)
 
 
 def dut_cie(ctx: CaseContext, nbma: str | None = None) -> T.Cie:

@@ -135,11 +135,8 @@ class Rig:
                 extensions.append(T.responder_address([me]))
             else:
                 extensions.append(T.Extension(ext.type, ext.value, ext.compulsory))
-        return T.NhrpTemplate.compile(
-            REG_REP, outer_src=self.nhs_nbma, outer_dst=request.outer_src, gre_key=self.dut.info.gre_key,
-            src_nbma=view.src_nbma, src_proto=view.src_proto, dst_proto=view.dst_proto, flags=view.flags,
-            reqid=view.reqid, hopcnt=64, cies=cies, extensions=extensions,
-        ).packet
+        return self.ctx.packet(REG_REP, (self.nhs_nbma, view.src_proto), view.reqid, outer_dst=request.outer_src, src_nbma=view.src_nbma,
+                               dst_proto=view.dst_proto, flags=view.flags, hopcnt=64, cies=cies, extensions=extensions)
 
     def register(self) -> GrePacket | None:
         """Registration before a flow: trigger, answer. A failure is a failed precondition (the
@@ -159,12 +156,9 @@ class Rig:
 
     def traffic_indication(self, dst: str | None = None, payload: bytes | None = None, extensions: list[T.Extension] | None = None) -> bytes:
         """The tester-as-hub redirects the DUT's packet to `dst` (draft-detienne-dmvpn-01 §4)."""
-        info = self.dut.info
         body = payload if payload is not None else self.inner(dst)
-        return T.traffic_indication(
-            outer_src=self.nhs_nbma, outer_dst=info.nbma, src_proto=self.nhs_proto, dst_proto=self.lan_address(),
-            payload=body, gre_key=info.gre_key, hopcnt=1, extensions=extensions, password=info.password,
-        ).packet
+        more = {} if extensions is None else {"extensions": extensions}
+        return self.ctx.packet(C.PacketType.TRAFFIC_INDICATION, (self.nhs_nbma, self.nhs_proto), dst_proto=self.lan_address(), payload=body, **more)
 
     def solicit_resolution(self, dst: str, **ti) -> GrePacket | None:
         """Send a Traffic Indication about `dst`; return the DUT's Resolution Request for it, or None."""
@@ -201,11 +195,9 @@ class Rig:
             extensions.insert(max(0, len(extensions) - 1), T.nat_address([T.Cie(prefix_len=32, client_nbma=nat_nbma, client_proto=proto)]))
         flags = (view.flags & (C.ResolutionFlags.Q | C.ResolutionFlags.S | C.ResolutionFlags.NAT)) | C.ResolutionFlags.A | C.ResolutionFlags.D
         cie = T.Cie(code=code, prefix_len=prefix_len, mtu=1400, holding_time=0 if code else holding_time, client_nbma=nbma, client_proto=proto)
-        return T.NhrpTemplate.compile(
-            RES_REP, outer_src=outer_src or nat_nbma or nbma, outer_dst=request.outer_src, gre_key=self.dut.info.gre_key,
-            src_nbma=view.src_nbma, src_proto=view.src_proto, dst_proto=view.dst_proto, flags=flags,
-            reqid=view.reqid if reqid is None else reqid, hopcnt=64, cies=[cie], extensions=extensions,
-        ).packet
+        return self.ctx.packet(RES_REP, (outer_src or nat_nbma or nbma, view.src_proto), view.reqid if reqid is None else reqid,
+                               outer_dst=request.outer_src, src_nbma=view.src_nbma, dst_proto=view.dst_proto, flags=flags, hopcnt=64,
+                               cies=[cie], extensions=extensions)
 
     def shortcut_to(self, peer: tuple[str, str], dst: str, **reply) -> GrePacket | None:
         """Resolve `dst` on the DUT (Traffic Indication) and answer as `peer`. Observes only failure."""
@@ -225,11 +217,8 @@ class Rig:
         hub = T.Cie(prefix_len=32, mtu=1400, holding_time=600, client_nbma=self.nhs_nbma, client_proto=self.nhs_proto)
         if extensions is None:
             extensions = [T.responder_address(), T.forward_transit([] if direct else [hub]), T.reverse_transit(), T.nat_address(), T.end()]
-        return T.NhrpTemplate.compile(
-            RES_REQ, outer_src=nbma if direct else self.nhs_nbma, outer_dst=self.dut.info.nbma, gre_key=self.dut.info.gre_key,
-            src_nbma=nbma, src_proto=proto, dst_proto=dst, flags=flags, reqid=reqid, hopcnt=16 if direct else 15,
-            cies=[T.Cie(prefix_len=0xFF, mtu=1400, holding_time=holding_time)], extensions=extensions,
-        ).packet
+        return self.ctx.packet(RES_REQ, (nbma if direct else self.nhs_nbma, proto), reqid, src_nbma=nbma, dst_proto=dst, flags=flags,
+                               hopcnt=16 if direct else 15, prefix_len=0xFF, holding_time=holding_time, extensions=extensions)
 
     # -- management and the data plane ----------------------------------------------------------
 

@@ -11,12 +11,21 @@ from dmvpn.conformance import CaseContext, case
 from dmvpn.conformance.context import describe
 from dmvpn.wire import constants as C
 
-from ._hub import REG_REPLY, Spoke, expect_bound, gre, ipv4, nhrp_bytes, registration, to
+from ._hub import (
+    expect_bound,
+    gre,
+    ipv4,
+    nhrp_bytes,
+    REG_REPLY,
+    REG_REQ,
+    Spoke,
+    to,
+)
 
 
 def _registration_nhrp(ctx: CaseContext, spoke: Spoke) -> tuple[int, bytes]:
     reqid = ctx.dut.reqid_base()
-    return reqid, nhrp_bytes(registration(ctx, spoke, reqid))
+    return reqid, nhrp_bytes(ctx.packet(REG_REQ, spoke, reqid))
 
 
 def _outcome(ctx: CaseContext, spoke: Spoke, packet: bytes, reqid: int, window: float | None = None) -> str:
@@ -57,8 +66,7 @@ def test_nhrp_in_gre_is_processed(ctx: CaseContext) -> None:
     spoke = Spoke(*ctx.identity())
     reqid, nhrp = _registration_nhrp(ctx, spoke)
     exchange = ctx.exchange(gre(ctx, spoke.nbma, nhrp), accept=to(ctx, spoke.nbma), stop_after=1)
-    if ctx.expect_reply(exchange, REG_REPLY, reqid=reqid, codes=[0], to=spoke.nbma) is None:
-        return
+    ctx.expect_reply(exchange, REG_REPLY, reqid=reqid, codes=[0], to=spoke.nbma, required=True)
     reply = exchange.nhrp()[0]
     key = ctx.dut.info.gre_key
     ctx.expect(

@@ -17,19 +17,18 @@ from dmvpn.wire import constants as C
 from dmvpn.wire import templates as T
 
 from ._hub import (
-    ERROR,
-    REG_REPLY,
-    RES_REQUEST,
-    Spoke,
     about,
     bound,
-    extensions,
+    ERROR,
     fix_nhrp_checksum,
     gre,
     nhrp_bytes,
-    registration,
+    REG_REPLY,
+    REG_REQ,
+    RES_REQUEST,
     resolution_request,
     shared_spokes,
+    Spoke,
     to,
 )
 
@@ -45,7 +44,7 @@ def _offenders(ctx: CaseContext) -> tuple[Spoke, Spoke, Spoke, list[tuple[str, i
     fresh = Spoke(*ctx.identity())
     reg_id, res_id = ctx.dut.reqid_base(), ctx.dut.reqid_base()
     offenders = [
-        ("unknown compulsory extension", reg_id, registration(ctx, fresh, reg_id, extensions=extensions(ctx, extra=[UNKNOWN])), fresh),
+        ("unknown compulsory extension", reg_id, ctx.packet(REG_REQ, fresh, reg_id, extensions=ctx.extensions(UNKNOWN)), fresh),
         ("hop count 0", res_id, resolution_request(ctx, asker, target.proto, res_id, hopcnt=0), asker),
     ]
     return asker, target, fresh, offenders
@@ -101,7 +100,7 @@ def test_erroneous_error_indication_draws_none(ctx: CaseContext) -> None:
         return
     asker, target = spokes
     info = ctx.dut.info
-    offending = nhrp_bytes(registration(ctx, asker, 7))
+    offending = nhrp_bytes(ctx.packet(REG_REQ, asker, 7))
     transit = T.error_indication(
         C.ErrorCode.PROTOCOL_ERROR, 12, payload=offending, outer_src=asker.nbma, outer_dst=info.nbma, src_nbma=asker.nbma,
         src_proto=asker.proto, dst_proto=target.proto, gre_key=info.gre_key, hopcnt=0,
@@ -135,7 +134,7 @@ def test_own_error_indication_in_transit_is_dropped(ctx: CaseContext) -> None:
         return
     asker, target = spokes
     info = ctx.dut.info
-    offending = nhrp_bytes(registration(ctx, target, 7))
+    offending = nhrp_bytes(ctx.packet(REG_REQ, target, 7))
     looped = T.error_indication(
         C.ErrorCode.PROTOCOL_ERROR, 12, payload=offending, outer_src=asker.nbma, outer_dst=info.nbma, src_nbma=info.nbma,
         src_proto=info.proto, dst_proto=target.proto, gre_key=info.gre_key, hopcnt=8,

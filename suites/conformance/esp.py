@@ -11,7 +11,10 @@ from dmvpn.conformance import CaseContext, case
 from dmvpn.wire import constants as C
 from dmvpn.wire.esp import EspSA
 
-from ._hub import esp_replies
+from ._hub import (
+    esp_replies,
+    REG_REQ,
+)
 
 REPLY = C.PacketType.REGISTRATION_REPLY
 
@@ -24,7 +27,7 @@ def _request(ctx: CaseContext, nat_t: bool = False, proto: str | None = None) ->
     nbma = ctx.dut.esp_tester(nat_t)
     proto = proto or ctx.identity()[1]
     reqid = ctx.dut.reqid_base()
-    return nbma, reqid, ctx.registration(nbma, proto, reqid).packet
+    return nbma, reqid, ctx.packet(REG_REQ, (nbma, proto), reqid)
 
 
 def _expect_answered(ctx: CaseContext, link, reqid: int, what: str) -> None:

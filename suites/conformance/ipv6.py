@@ -18,19 +18,19 @@ from dmvpn.wire import constants as C
 from dmvpn.wire import templates as T
 
 from ._hub import (
-    NAT,
-    REG_REPLY,
-    TRAFFIC,
-    Spoke,
+    REG_REQ,
     check_indication,
     data_packet,
-    extensions,
     forwarded_data,
     indications_to,
+    NAT,
+    REG_REPLY,
     register_address,
     send_data,
     shared_spokes,
+    Spoke,
     to,
+    TRAFFIC,
     v6,
 )
 
@@ -50,23 +50,16 @@ from ._hub import (
 def test_ipv6_registration(ctx: CaseContext) -> None:
     nbma, proto4 = ctx.identity()
     proto = v6(proto4)
-    info = ctx.dut.info
     reqid = ctx.dut.reqid_base()
-    cie = T.Cie(prefix_len=0xFF, mtu=1400, holding_time=info.holding_time)
-    packet = T.NhrpTemplate.compile(
-        C.PacketType.REGISTRATION_REQUEST, outer_src=nbma, outer_dst=info.nbma, gre_key=info.gre_key, hopcnt=1, src_nbma=nbma,
-        src_proto=proto, dst_proto=proto, flags=C.RegistrationFlags.U | NAT, reqid=reqid, cies=[cie], extensions=extensions(ctx),
-    ).packet
+    packet = ctx.packet(REG_REQ, (nbma, proto), reqid, dst_proto=proto, nhs=False, prefix_len=0xFF)
     reply = ctx.expect_reply(ctx.exchange(packet, accept=to(ctx, nbma), stop_after=1), REG_REPLY, reqid=reqid, codes=[0], to=nbma)
-    if reply is None:
-        return
     same = (reply.pro_type, reply.src_proto_len, str(reply.src_nbma), str(reply.src_proto)) == (C.ProtocolType.IPV6, 16, nbma, proto)
     ctx.expect("IPv6 source fields", same, "IPv6 source fields unchanged" if same else f"protocol type 0x{reply.pro_type:04x}, source fields changed", "IPv6 source fields unchanged")
     responder = reply.extension(C.ExtensionType.RESPONDER_ADDRESS)
     cies = list(responder.cies or []) if responder is not None else []
     if not cies:
         observed = "no Responder Address"
-    elif str(cies[0].client_nbma) != info.nbma:
+    elif str(cies[0].client_nbma) != ctx.dut.info.nbma:
         observed = "Responder Address not naming the NHS"
     else:
         proto_len = len(cies[0].client_proto) if isinstance(cies[0].client_proto, bytes) else ipaddress.ip_address(cies[0].client_proto).max_prefixlen // 8

@@ -26,7 +26,6 @@ from dmvpn.conformance.context import describe
 from dmvpn.wire import constants as C, templates as T
 
 from ._hub import (
-    TRAFFIC,
     check_indication,
     data_packet,
     forwarded_data,
@@ -38,6 +37,7 @@ from ._hub import (
     shared_spokes,
     Spoke,
     to,
+    TRAFFIC,
 )
 from ._nhc import ERROR, RES_REP, RES_REQ, flag_words, Rig
 

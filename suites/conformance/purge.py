@@ -11,7 +11,14 @@ from dmvpn.conformance import CaseContext, case
 from dmvpn.conformance.context import describe
 from dmvpn.wire import constants as C, templates as T
 
-from ._hub import expect_bound, extensions, fresh_lan_host, new_spoke, shared_spokes, Spoke, to
+from ._hub import (
+    expect_bound,
+    fresh_lan_host,
+    new_spoke,
+    shared_spokes,
+    Spoke,
+    to,
+)
 from ._nhc import ERROR, PURGE_REP, Rig
 
 PURGE_REPLY = C.PacketType.PURGE_REPLY
@@ -19,14 +26,8 @@ PURGE_REPLY = C.PacketType.PURGE_REPLY
 
 def _purge(ctx: CaseContext, sender: Spoke, purged: str, reqid: int, no_reply: bool = False, op_type: int = C.PacketType.PURGE_REQUEST, **kwargs) -> bytes:
     """A Purge Request (or Reply) from `sender` to the DUT for `purged`: one CIE, host prefix, holding time 0."""
-    info = ctx.dut.info
-    args = dict(
-        outer_src=sender.nbma, outer_dst=info.nbma, src_nbma=sender.nbma, src_proto=sender.proto, dst_proto=info.proto,
-        gre_key=info.gre_key, hopcnt=16, flags=C.PurgeFlags.N if no_reply else 0, reqid=reqid,
-        cies=[T.Cie(prefix_len=32, holding_time=0, client_proto=purged)], extensions=extensions(ctx),
-    )
-    args.update(kwargs)
-    return T.NhrpTemplate.compile(op_type, **args).packet
+    kwargs.setdefault("flags", C.PurgeFlags.N if no_reply else 0)
+    return ctx.packet(op_type, (sender.nbma, sender.proto), reqid, purged=purged, **kwargs)
 
 
 def _same_as_request(ctx: CaseContext, reply, sent: bytes) -> None:
@@ -62,7 +63,7 @@ def test_purge_is_answered_and_honoured(ctx: CaseContext) -> None:
     reqid = ctx.dut.reqid_base()
     sent = _purge(ctx, spoke, spoke.proto, reqid)
     reply = ctx.expect_reply(ctx.exchange(sent, accept=to(ctx, spoke.nbma), stop_after=1), PURGE_REPLY, reqid=reqid, to=spoke.nbma)
-    if reply is not None:
+    if reply:
         _same_as_request(ctx, reply, sent)
     expect_bound(ctx, "binding discarded", spoke.proto, False)
 

@@ -21,15 +21,14 @@ from dmvpn.wire.fastparse import parse_ipv4_gre
 from dmvpn.wire.templates import encode_ipv4_gre
 
 from ._hub import (
-    ERROR,
-    REG_REPLY,
     bound,
+    ERROR,
     expect_bound,
-    extensions,
     fix_nhrp_checksum,
     nhrp_bytes,
+    REG_REPLY,
+    REG_REQ,
     register,
-    registration,
     shared_spokes,
     Spoke,
     to,
@@ -40,7 +39,7 @@ REPLY = C.PacketType.REGISTRATION_REPLY
 
 def _register(ctx: CaseContext, nbma: str, proto: str, **kwargs):
     reqid = ctx.dut.reqid_base()
-    exchange = ctx.ask(ctx.registration(nbma, proto, reqid, **kwargs).packet)
+    exchange = ctx.ask(ctx.packet(REG_REQ, (nbma, proto), reqid, **kwargs))
     return reqid, exchange
 
 
@@ -58,8 +57,6 @@ def test_registration_is_answered(ctx: CaseContext) -> None:
     nbma, proto = ctx.identity()
     reqid, exchange = _register(ctx, nbma, proto)
     reply = ctx.expect_reply(exchange, REPLY, reqid=reqid, codes=[0], to=nbma)
-    if reply is None:
-        return
     same = (str(reply.src_nbma), str(reply.src_proto)) == (nbma, proto)
     ctx.expect("source fields", same, "source fields unchanged" if same else "source fields changed", "source fields unchanged")
     ctx.expect("U flag echoed", bool(reply.flags & C.RegistrationFlags.U), f"flags 0x{reply.flags:04x}", "U echoed")
@@ -79,7 +76,7 @@ def test_registration_is_answered(ctx: CaseContext) -> None:
 
 def _sent_extension_types(ctx: CaseContext) -> list[int]:
     """The extension types `ctx.registration` sends (Cisco's set), in order."""
-    return [e.type for e in parse_ipv4_gre(ctx.registration("192.0.2.200", "10.255.0.200", 1).packet).nhrp.extensions]
+    return [e.type for e in parse_ipv4_gre(ctx.packet(REG_REQ, ("192.0.2.200", "10.255.0.200"), 1)).nhrp.extensions]
 
 
 @case(
@@ -94,14 +91,9 @@ def test_cie_addresses_are_registered(ctx: CaseContext) -> None:
     nbma, proto = ctx.identity()
     reqid = ctx.dut.reqid_base()
     cie = T.Cie(prefix_len=32, mtu=1400, holding_time=ctx.dut.info.holding_time, client_nbma=nbma, client_proto=proto)
-    info = ctx.dut.info
-    packet = T.NhrpTemplate.compile(
-        C.PacketType.REGISTRATION_REQUEST, outer_src=nbma, outer_dst=info.nbma, gre_key=info.gre_key, hopcnt=1,
-        src_nbma=nbma, src_proto=proto, dst_proto=info.proto, flags=0x8002, reqid=reqid, cies=[cie],
-        extensions=[T.responder_address(), T.forward_transit(), T.reverse_transit(), T.end()],
-    ).packet
+    packet = ctx.packet(REG_REQ, (nbma, proto), reqid, nhs=False, cies=[cie])
     reply = ctx.expect_reply(ctx.ask(packet), REPLY, reqid=reqid, codes=[0], to=nbma)
-    if reply is not None:
+    if reply:
         ctx.expect_binding(proto, nbma)
 
 
@@ -117,8 +109,7 @@ def test_cie_addresses_are_registered(ctx: CaseContext) -> None:
 def test_refresh_succeeds(ctx: CaseContext) -> None:
     nbma, proto = ctx.identity()
     first, exchange = _register(ctx, nbma, proto)
-    if ctx.expect_reply(exchange, REPLY, reqid=first, codes=[0]) is None:
-        return
+    ctx.expect_reply(exchange, REPLY, reqid=first, codes=[0], required=True)
     second, exchange = _register(ctx, nbma, proto)
     ctx.expect_reply(exchange, REPLY, reqid=second, codes=[0])
 
@@ -135,10 +126,9 @@ def test_refresh_succeeds(ctx: CaseContext) -> None:
 def test_retransmission_is_not_refused(ctx: CaseContext) -> None:
     nbma, proto = ctx.identity()
     reqid = ctx.dut.reqid_base()
-    packet = ctx.registration(nbma, proto, reqid).packet
+    packet = ctx.packet(REG_REQ, (nbma, proto), reqid)
     exchange = ctx.exchange([packet, packet], window=ctx.window)
-    if ctx.expect_reply(exchange, REPLY, reqid=reqid, codes=[0]) is None:
-        return
+    ctx.expect_reply(exchange, REPLY, reqid=reqid, codes=[0], required=True)
     later = exchange.nhrp()[1:]
     refused = [p for p in later if p.nhrp.op_type != REPLY or [c.code for c in p.nhrp.cies] != [0] or not p.nhrp.checksum_ok]
     ctx.expect(
@@ -162,8 +152,7 @@ def test_unique_conflict_is_refused(ctx: CaseContext) -> None:
     first_nbma, proto = ctx.identity()
     second_nbma = ctx.dut.info.nat_nbma[0] if ctx.dut.info.nat_nbma else ctx.identity()[0]
     reqid, exchange = _register(ctx, first_nbma, proto)
-    if ctx.expect_reply(exchange, REPLY, reqid=reqid, codes=[0]) is None:
-        return
+    ctx.expect_reply(exchange, REPLY, reqid=reqid, codes=[0], required=True)
     reqid, exchange = _register(ctx, second_nbma, proto, src_nbma=second_nbma)
     ctx.expect_reply(exchange, REPLY, reqid=reqid, codes=[C.CieCode.UNIQUE_ADDRESS_ALREADY_REGISTERED])
     ctx.expect_binding(proto, first_nbma)
@@ -181,8 +170,7 @@ def test_non_unique_reregistration_is_accepted(ctx: CaseContext) -> None:
     first_nbma, proto = ctx.identity()
     second_nbma = ctx.identity()[0]
     reqid, exchange = _register(ctx, first_nbma, proto, flags=C.RegistrationFlags.NAT)
-    if ctx.expect_reply(exchange, REPLY, reqid=reqid, codes=[0]) is None:
-        return
+    ctx.expect_reply(exchange, REPLY, reqid=reqid, codes=[0], required=True)
     reqid, exchange = _register(ctx, second_nbma, proto, src_nbma=second_nbma, flags=C.RegistrationFlags.NAT)
     ctx.expect_reply(exchange, REPLY, reqid=reqid, codes=[0])
 
@@ -202,7 +190,7 @@ def test_unique_with_subnet_prefix_is_refused(ctx: CaseContext) -> None:
     # RFC 2332 §5.2.4: a request the NHS does not accept is answered with a NAK (a non-zero CIE
     # code); silence is not the refusal the clause asks for.
     reply = ctx.expect_reply(exchange, REPLY, reqid=reqid)
-    if reply is not None:
+    if reply:
         codes = [c.code for c in reply.cies]
         refused = bool(codes) and codes[0] != 0
         ctx.expect("subnet with U", refused, f"Registration Reply codes {codes}", "Registration Reply with a non-zero CIE code")
@@ -227,13 +215,9 @@ def test_two_cies(ctx: CaseContext) -> None:
         T.Cie(prefix_len=32, mtu=1400, holding_time=info.holding_time, client_nbma=nbma, client_proto=proto),
         T.Cie(prefix_len=32, mtu=1400, holding_time=info.holding_time, client_nbma=nbma, client_proto=proto2),
     ]
-    packet = T.NhrpTemplate.compile(
-        C.PacketType.REGISTRATION_REQUEST, outer_src=nbma, outer_dst=info.nbma, gre_key=info.gre_key, hopcnt=1,
-        src_nbma=nbma, src_proto=proto, dst_proto=info.proto, flags=C.RegistrationFlags.NAT, reqid=reqid, cies=cies,
-        extensions=[T.responder_address(), T.forward_transit(), T.reverse_transit(), T.end()],
-    ).packet
+    packet = ctx.packet(REG_REQ, (nbma, proto), reqid, nhs=False, flags=C.RegistrationFlags.NAT, cies=cies)
     reply = ctx.expect_reply(ctx.ask(packet), REPLY, reqid=reqid, codes=[0, 0])
-    if reply is not None:
+    if reply:
         ctx.expect_binding(proto, nbma)
         ctx.expect_binding(proto2, nbma)
 
@@ -249,13 +233,8 @@ def test_two_cies(ctx: CaseContext) -> None:
 )
 def test_no_cie_is_not_a_registration(ctx: CaseContext) -> None:
     nbma, proto = ctx.identity()
-    info = ctx.dut.info
     reqid = ctx.dut.reqid_base()
-    packet = T.NhrpTemplate.compile(
-        C.PacketType.REGISTRATION_REQUEST, outer_src=nbma, outer_dst=info.nbma, gre_key=info.gre_key, hopcnt=1,
-        src_nbma=nbma, src_proto=proto, dst_proto=info.proto, flags=0x8002, reqid=reqid, cies=[],
-        extensions=[T.responder_address(), T.end()],
-    ).packet
+    packet = ctx.packet(REG_REQ, (nbma, proto), reqid, cies=[], extensions=ctx.extensions(transit=False))
     exchange = ctx.ask(packet)
     succeeded = [p for p in exchange.nhrp(REPLY) if any(c.code == 0 for c in p.nhrp.cies)]
     answers = exchange.nhrp()
@@ -275,7 +254,7 @@ def test_no_cie_is_not_a_registration(ctx: CaseContext) -> None:
 def test_unknown_compulsory_extension(ctx: CaseContext) -> None:
     nbma, proto = ctx.identity()
     unknown = T.Extension(0x0100, b"\x00\x00\x00\x00", compulsory=True)
-    reqid, exchange = _register(ctx, nbma, proto, extensions=[T.responder_address(), unknown, T.end()])
+    reqid, exchange = _register(ctx, nbma, proto, extensions=ctx.extensions(unknown, transit=False))
     ctx.expect_error_indication(exchange, C.ErrorCode.UNRECOGNIZED_EXTENSION)
     ctx.expect_binding(proto, present=False)
 
@@ -291,9 +270,9 @@ def test_unknown_compulsory_extension(ctx: CaseContext) -> None:
 def test_unknown_optional_extension_is_returned(ctx: CaseContext) -> None:
     nbma, proto = ctx.identity()
     unknown = T.Extension(0x0100, b"\xde\xad\xbe\xef", compulsory=False)
-    reqid, exchange = _register(ctx, nbma, proto, extensions=[T.responder_address(), unknown, T.end()])
+    reqid, exchange = _register(ctx, nbma, proto, extensions=ctx.extensions(unknown, transit=False))
     reply = ctx.expect_reply(exchange, REPLY, reqid=reqid, codes=[0])
-    if reply is not None:
+    if reply:
         echoed = reply.extension(0x0100)
         ctx.expect(
             "returned unchanged",
@@ -314,9 +293,9 @@ def test_unknown_optional_extension_is_returned(ctx: CaseContext) -> None:
 def test_vendor_private_extensions_are_copied(ctx: CaseContext) -> None:
     nbma, proto = ctx.identity()
     vendor = [T.vendor_private(0x00000C, b"\x01"), T.vendor_private(0x00000C, b"\x02")]
-    reqid, exchange = _register(ctx, nbma, proto, extensions=[T.responder_address(), *vendor, T.end()])
+    reqid, exchange = _register(ctx, nbma, proto, extensions=ctx.extensions(*vendor, transit=False))
     reply = ctx.expect_reply(exchange, REPLY, reqid=reqid, codes=[0])
-    if reply is not None:
+    if reply:
         got = [e.value.hex() for e in reply.extensions if e.type == C.ExtensionType.VENDOR_PRIVATE]
         want = [v.value.hex() for v in vendor]
         ctx.expect("copied", got == want, f"vendor-private {got}", f"vendor-private {want}")
@@ -334,7 +313,7 @@ def test_vendor_private_extensions_are_copied(ctx: CaseContext) -> None:
 def test_no_error_about_an_error(ctx: CaseContext) -> None:
     nbma, proto = ctx.identity()
     info = ctx.dut.info
-    offending = parse_ipv4_gre(ctx.registration(nbma, proto, 7).packet).payload
+    offending = parse_ipv4_gre(ctx.packet(REG_REQ, (nbma, proto), 7)).payload
     packet = T.error_indication(
         C.ErrorCode.PROTOCOL_ERROR, 12, payload=offending, outer_src=nbma, outer_dst=info.nbma,
         src_nbma=nbma, src_proto=proto, dst_proto=info.proto, gre_key=info.gre_key, hopcnt=0,
@@ -370,8 +349,7 @@ def _send_nhrp(ctx: CaseContext, spoke: Spoke, nhrp: bytes, window: float | None
 def test_binding_expires_with_its_holding_time(ctx: CaseContext) -> None:
     spoke = Spoke(*ctx.identity())
     reqid, exchange = register(ctx, spoke, holding_time=2)
-    if ctx.expect_reply(exchange, REG_REPLY, reqid=reqid, codes=[0]) is None:
-        return
+    ctx.expect_reply(exchange, REG_REPLY, reqid=reqid, codes=[0], required=True)
     expect_bound(ctx, "within the holding time", spoke.proto, True)
     ctx.wait(3.5)
     expect_bound(ctx, "after the holding time", spoke.proto, False)
@@ -448,7 +426,7 @@ def test_registration_for_another_destination(ctx: CaseContext) -> None:
     spoke = Spoke(*ctx.identity())
     reqid = ctx.dut.reqid_base()
     exchange = ctx.exchange(
-        registration(ctx, spoke, reqid, dst_proto=other.proto, hopcnt=16), accept=to(ctx, spoke.nbma, other.nbma), stop_after=1
+        ctx.packet(REG_REQ, spoke, reqid, dst_proto=other.proto, hopcnt=16), accept=to(ctx, spoke.nbma, other.nbma), stop_after=1
     )
     answers = [p for p in exchange.nhrp() if p.nhrp.reqid == reqid or p.nhrp.op_type == ERROR]
     if not answers:
@@ -477,7 +455,7 @@ def _wrong(password: bytes) -> bytes:
 
 def _expect_auth_failure(ctx: CaseContext, label: str, spoke: Spoke, **kwargs) -> None:
     reqid = ctx.dut.reqid_base()
-    answer, _ = _outcome(ctx, spoke, registration(ctx, spoke, reqid, **kwargs))
+    answer, _ = _outcome(ctx, spoke, ctx.packet(REG_REQ, spoke, reqid, **kwargs))
     if answer is None:
         observed = "no reply"
     else:
@@ -501,8 +479,6 @@ def test_right_password(ctx: CaseContext) -> None:
     spoke = Spoke(*ctx.identity())
     reqid, exchange = register(ctx, spoke)
     reply = ctx.expect_reply(exchange, REG_REPLY, reqid=reqid, codes=[0], to=spoke.nbma)
-    if reply is None:
-        return
     ext = reply.extension(C.ExtensionType.AUTHENTICATION)
     want = struct.pack("!I", C.CISCO_AUTH_PLAINTEXT) + _password(ctx)
     observed = "no authentication extension" if ext is None else ("the password" if ext.value == want else "another value")
@@ -561,7 +537,7 @@ def test_no_error_about_an_authentication_error(ctx: CaseContext) -> None:
         return
     asker, _ = spokes
     info = ctx.dut.info
-    offending = nhrp_bytes(registration(ctx, asker, 7))
+    offending = nhrp_bytes(ctx.packet(REG_REQ, asker, 7))
     packet = T.error_indication(
         C.ErrorCode.AUTHENTICATION_FAILURE, 0, payload=offending, outer_src=asker.nbma, outer_dst=info.nbma, src_nbma=asker.nbma,
         src_proto=asker.proto, dst_proto=info.proto, gre_key=info.gre_key, hopcnt=0,
@@ -587,7 +563,7 @@ def test_repeated_extension(ctx: CaseContext) -> None:
     exts = [T.responder_address(), T.responder_address(), T.forward_transit(), T.reverse_transit()]
     if ctx.dut.info.password is not None:
         exts.append(T.cisco_auth(ctx.dut.info.password))
-    answer, _ = _outcome(ctx, spoke, registration(ctx, spoke, reqid, extensions=exts + [T.end()]))
+    answer, _ = _outcome(ctx, spoke, ctx.packet(REG_REQ, spoke, reqid, extensions=exts + [T.end()]))
     if answer is None:
         observed, ok = "no reply", True
     elif answer.nhrp.op_type == ERROR:
@@ -615,8 +591,8 @@ def test_repeated_extension(ctx: CaseContext) -> None:
 def test_extensions_without_end(ctx: CaseContext) -> None:
     spoke = Spoke(*ctx.identity())
     reqid = ctx.dut.reqid_base()
-    exts = extensions(ctx)[:-1]  # all but End
-    answer, exchange = _outcome(ctx, spoke, registration(ctx, spoke, reqid, extensions=exts))
+    exts = ctx.extensions()[:-1]  # all but End
+    answer, exchange = _outcome(ctx, spoke, ctx.packet(REG_REQ, spoke, reqid, extensions=exts))
     if answer is None:
         broken = exchange.unparsable()
         ctx.expect("no End", not broken, "malformed answer" if broken else "no reply", "processed with a well-formed reply, or discarded")
@@ -647,7 +623,7 @@ def test_extensions_without_end(ctx: CaseContext) -> None:
 )
 def test_extension_length_past_the_packet(ctx: CaseContext) -> None:
     spoke = Spoke(*ctx.identity())
-    data = bytearray(nhrp_bytes(registration(ctx, spoke, ctx.dut.reqid_base())))
+    data = bytearray(nhrp_bytes(ctx.packet(REG_REQ, spoke, ctx.dut.reqid_base())))
     extoff = struct.unpack_from("!H", data, 14)[0]
     struct.pack_into("!H", data, extoff + 2, len(data))  # the first extension claims more than there is
     answer, exchange = _send_nhrp(ctx, spoke, fix_nhrp_checksum(bytes(data)), window=ctx.quiet)
@@ -669,9 +645,9 @@ def test_extension_length_past_the_packet(ctx: CaseContext) -> None:
 def test_extension_u_bit(ctx: CaseContext) -> None:
     spoke = Spoke(*ctx.identity())
     reqid = ctx.dut.reqid_base()
-    exts = extensions(ctx)
+    exts = ctx.extensions()
     exts[0] = T.Extension(C.ExtensionType.RESPONDER_ADDRESS | C.EXT_UNUSED, b"")  # C|u|3
-    answer, _ = _outcome(ctx, spoke, registration(ctx, spoke, reqid, extensions=exts))
+    answer, _ = _outcome(ctx, spoke, ctx.packet(REG_REQ, spoke, reqid, extensions=exts))
     if answer is None:
         observed, ok = "no reply", True
     elif answer.nhrp.op_type == ERROR:

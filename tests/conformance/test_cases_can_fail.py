@@ -88,8 +88,6 @@ def test_fails_against_each_declared_fault(case_id: str, fault: str) -> None:
 
 
 HUB_CASES = [cid for cid in CASES if kind(cid) == "hub"]
-#: cases whose packets do not carry the DUT's password yet (built without `ctx.packet`'s defaults)
-WITHOUT_PASSWORD = {"HDR-02", "REG-02", "REG-11", "REG-18", "REG-19", "REG-20"}
 
 
 @pytest.mark.parametrize("case_id", HUB_CASES)
@@ -97,7 +95,7 @@ def test_conforms_against_a_forwarding_hub(case_id: str) -> None:
     _check(run(FUNCTIONS[case_id], case_id, dut(case_id, forwarding=True)), Verdict.CONFORMS, case_id)
 
 
-@pytest.mark.parametrize("case_id", [cid for cid in HUB_CASES if Capability.AUTHENTICATION not in all_cases()[cid].requires and cid not in WITHOUT_PASSWORD])
+@pytest.mark.parametrize("case_id", [cid for cid in HUB_CASES if Capability.AUTHENTICATION not in all_cases()[cid].requires])
 def test_conforms_against_a_hub_with_authentication(case_id: str) -> None:
     """The cases' own packets carry the DUT's password: they run against a hub that checks it."""
     _check(run(FUNCTIONS[case_id], case_id, dut(case_id, password=PASSWORD)), Verdict.CONFORMS, case_id)
