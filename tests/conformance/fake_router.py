@@ -62,9 +62,13 @@ class FakeSshRouter:
 
         return await asyncssh.create_server(Server, "127.0.0.1", 0, server_host_keys=[key], process_factory=process)
 
-    def close(self) -> None:
+    async def _stop(self) -> None:
         self.server.close()
-        asyncio.run_coroutine_threadsafe(self.server.wait_closed(), self.loop).result(5)
+        await self.server.wait_closed()
+
+    def close(self) -> None:
+        # asyncio servers are not thread-safe: close it on its own loop's thread
+        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()

@@ -21,7 +21,7 @@ from dmvpn.dut.testbed.ssh import ManagementError
 from .fake_router import PASSWORD, FakeFrrSpoke, FakeSshRouter
 from .selftest import case_functions, group_modules, run
 
-FUNCTIONS = case_functions(group_modules(["nhc_registration", "nhc_resolution", "nhc_shortcut"]))
+FUNCTIONS = {cid: fn for cid, fn in case_functions(group_modules()).items() if fn.case_info.role == "spoke"}
 SPOKE_CASES = sorted(cid for cid, info in all_cases().items() if cid in FUNCTIONS and info.role == "spoke")
 DATA_CASES = {cid for cid in SPOKE_CASES if "send-data" in all_cases()[cid].requires}
 
