@@ -102,7 +102,7 @@ def test_wrong_gre_key_is_not_processed(ctx: CaseContext) -> None:
     clause="RFC 2784 §2.2, §2.5",
     level="MUST",
     role="hub",
-    breakers=("reject-gre-checksum",),
+    breakers=("reject-gre-checksum", "silent", "wrong-reqid"),
     requirement="A GRE packet with the Checksum Present bit set and a correct checksum is accepted and "
     "processed (\"a compliant implementation MUST accept and process this field\").",
 )
@@ -153,7 +153,7 @@ def test_gre_reserved_bit_1_is_discarded(ctx: CaseContext) -> None:
     clause="RFC 2784 §2.3",
     level="MUST",
     role="hub",
-    breakers=("strict-gre-reserved",),
+    breakers=("strict-gre-reserved", "silent", "wrong-reqid"),
     requirement="GRE Reserved0 bits 6-12 are ignored on receipt: a packet with them set is processed.",
 )
 def test_gre_reserved_bits_6_to_12_are_ignored(ctx: CaseContext) -> None:
@@ -201,7 +201,7 @@ def test_gre_sequence_number(ctx: CaseContext) -> None:
     clause="RFC 2332 §5; RFC 2784 §2.4",
     level="SHOULD",
     role="hub",
-    breakers=("accept-narp",),
+    breakers=("accept-narp", "crash-on-malformed"),
     requirement="NHRP carried directly in IP (protocol 54) rather than in the DMVPN's GRE is not processed: "
     "no reply and no registration.",
 )

@@ -124,7 +124,7 @@ def test_erroneous_error_indication_draws_none(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.7",
     level="SHOULD",
     role="hub",
-    breakers=("no-ei-loop-check",),
+    breakers=("no-ei-loop-check", "error-on-error"),
     requirement="A transiting Error Indication whose Source NBMA and Source Protocol addresses are the NHS's "
     "own (an Error Indication in a loop) is dropped quietly: not forwarded, not answered.",
 )

@@ -66,7 +66,7 @@ def _expect_processed(ctx: CaseContext, nbma: str, mutated: bytes, reqid: int, f
     clause="RFC 2332 §5.1 (ar$chksum), §5.2.7",
     level="MUST",
     role="hub",
-    breakers=("ignore-checksum", "crash-on-malformed"),
+    breakers=("ignore-checksum", "crash-on-malformed", "answer-anything"),
     requirement="A packet with a wrong checksum is discarded (an Error Indication code 7, Protocol Error, is "
     "allowed).",
     malformed=True,
@@ -259,7 +259,7 @@ def test_extensions_without_extoff(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.1 (ar$shtl)",
     level="MUST",
     role="hub",
-    breakers=("answer-anything", "crash-on-malformed"),
+    breakers=("answer-anything", "crash-on-malformed", "no-header-checks"),
     requirement="The reserved bit of ar$shtl MUST be zero; a packet with it set (0x84) is not processed as a "
     "4-byte NBMA address.",
     malformed=True,

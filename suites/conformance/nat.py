@@ -155,7 +155,7 @@ def test_resolution_of_a_natted_spoke(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3",
     level="MUST",
     role="hub",
-    breakers=("one-binding-per-nbma",),
+    breakers=("one-binding-per-nbma", "reply-to-claimed-nbma"),
     requirement="Two spokes behind the same NAT (one public address, two protocol addresses) both register "
     "and both bindings stay, also when one of them refreshes.",
     requires=REQUIRES,

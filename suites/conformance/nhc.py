@@ -229,7 +229,7 @@ def test_registration_is_refreshed(ctx: CaseContext) -> None:
     clause="DMVPN Phase 3 (reference §A.16: the egress answers over the spoke-to-spoke path); RFC 2332 §6.2.1",
     level="SHOULD",
     role="spoke",
-    breakers=("reply-via-nhs",),
+    breakers=("reply-via-nhs", "bad-checksum"),
     requirement="The spoke answers a forwarded Resolution Request (S set, source holding time given) directly to "
     "the requester's NBMA address, not back through the NHS.",
     requires=SHORTCUT_NEEDS,

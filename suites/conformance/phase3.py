@@ -94,7 +94,7 @@ def test_hairpin_is_forwarded_and_redirected(ctx: CaseContext) -> None:
     clause=CLAUSE,
     level="SHOULD",
     role="hub",
-    breakers=("redirect-every-packet", "no-redirect"),
+    breakers=("redirect-every-packet", "no-redirect", "bad-checksum"),
     requirement="Traffic Indications for one flow are rate-limited, not sent per packet: 20 hairpinned packets "
     "within 2 s draw at least one and at most 5 of them, and every packet is still forwarded.",
     requires=REQUIRES,
@@ -155,7 +155,7 @@ Q, A, S, U = C.ResolutionFlags.Q, C.ResolutionFlags.A, C.ResolutionFlags.S, C.Re
     clause="draft-detienne-dmvpn-01 §4; RFC 2332 §5.2.1",
     level="MUST",
     role="spoke",
-    breakers=("ignore-ti",),
+    breakers=("ignore-ti", "bad-checksum"),
     requirement="A Traffic Indication from the hub about the spoke's packet makes the spoke send a Resolution "
     "Request for the inner packet's destination straight to its NHS: its own addresses as source, Q, A and S set, "
     "at most one CIE (prefix length 0xFF if U is set, a holding time only with S).",
@@ -265,7 +265,7 @@ def test_malformed_traffic_indication_is_ignored(ctx: CaseContext) -> None:
     clause="draft-detienne-dmvpn-01 §4 (extensions may be present); RFC 2332 §5.3",
     level="MUST",
     role="spoke",
-    breakers=("ti-extensions-dropped",),
+    breakers=("ti-extensions-dropped", "ignore-ti"),
     requirement="A Traffic Indication that carries extensions (Forward and Reverse Transit, NAT, End, as in "
     "captured Cisco traffic) is acted on like one without.",
     requires=NEEDS,
@@ -294,7 +294,7 @@ def test_traffic_indication_with_extensions(ctx: CaseContext) -> None:
     clause="DMVPN Phase 3 practice (reference P3-10; FRR renews at 2/3 of the holding time); RFC 2332 §5.2.0.1",
     level="SHOULD",
     role="spoke",
-    breakers=("no-renewal",),
+    breakers=("no-renewal", "ignore-ti"),
     requirement="A shortcut in use (data to a host of its /24) is resolved again before its holding time runs out.",
     requires=NEEDS + ("send-data",),
 )
@@ -328,7 +328,7 @@ def test_shortcut_in_use_is_renewed(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.2; FRR issue #4845",
     level="SHOULD",
     role="spoke",
-    breakers=("mute-after-shortcut",),
+    breakers=("mute-after-shortcut", "bad-checksum", "ignore-ti"),
     requirement="With a shortcut to a peer installed, the peer's own Resolution Request (sent directly) for an "
     "address behind the spoke is answered, to the peer.",
     requires=NEEDS,

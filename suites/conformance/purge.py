@@ -73,7 +73,7 @@ def test_purge_is_answered_and_honoured(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.5",
     level="MUST",
     role="hub",
-    breakers=("keep-on-purge", "reply-despite-n"),
+    breakers=("keep-on-purge", "reply-despite-n", "no-purge"),
     requirement="A Purge Request with the N bit set is not answered, and the binding it names is discarded.",
 )
 def test_purge_without_reply(ctx: CaseContext) -> None:
@@ -91,7 +91,7 @@ def test_purge_without_reply(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.5",
     level="MUST",
     role="hub",
-    breakers=("no-purge", "purge-reply-only-if-cached"),
+    breakers=("no-purge", "purge-reply-only-if-cached", "bad-checksum"),
     requirement="A Purge Reply is returned for a Purge Request (N clear) even when no cached information "
     "matches it.",
 )
@@ -142,7 +142,7 @@ NEEDS = ("trigger-registration", "shortcut")
     clause="RFC 2332 §5.2.5, §6.2.1",
     level="MUST",
     role="spoke",
-    breakers=("ignore-purge",),
+    breakers=("ignore-purge", "bad-checksum"),
     requirement="A Purge Request (N clear) from the NHS for a shortcut the spoke learned gets a Purge Reply, the "
     "shortcut is deleted and data goes via the NHS again.",
     requires=NEEDS + ("send-data",),

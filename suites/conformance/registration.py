@@ -84,7 +84,7 @@ def _sent_extension_types(ctx: CaseContext) -> list[int]:
     clause="RFC 2332 §5.2.0.1, §5.2.3",
     level="MUST",
     role="hub",
-    breakers=("silent", "wrong-reqid"),
+    breakers=("silent", "wrong-reqid", "bad-checksum", "wrong-type"),
     requirement="A CIE that carries its own client NBMA and protocol addresses registers those addresses.",
 )
 def test_cie_addresses_are_registered(ctx: CaseContext) -> None:
@@ -102,7 +102,7 @@ def test_cie_addresses_are_registered(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3",
     level="SHOULD",
     role="hub",
-    breakers=("wrong-reqid",),
+    breakers=("wrong-reqid", "bad-checksum", "silent", "wrong-type"),
     requirement="A refresh (a new request ID for the same binding, as an NHC sends at a third of the holding "
     "time) succeeds and keeps the binding.",
 )
@@ -119,7 +119,7 @@ def test_refresh_succeeds(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.0.1",
     level="MUST",
     role="hub",
-    breakers=("silent", "bad-checksum"),
+    breakers=("silent", "bad-checksum", "wrong-reqid", "wrong-type"),
     requirement="A retransmitted request (same request ID, same content) is answered again or ignored, never "
     "refused.",
 )
@@ -144,7 +144,7 @@ def test_retransmission_is_not_refused(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3, §5.2.4",
     level="MUST",
     role="hub",
-    breakers=("accept-unique-conflict",),
+    breakers=("accept-unique-conflict", "bad-checksum", "silent", "wrong-reqid", "wrong-type"),
     requirement="A unique registration of an address already uniquely registered from another NBMA address "
     "gets CIE code 14 and the first binding stays.",
 )
@@ -163,7 +163,7 @@ def test_unique_conflict_is_refused(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3",
     level="MUST",
     role="hub",
-    breakers=("unique-always",),
+    breakers=("unique-always", "bad-checksum", "silent", "wrong-reqid", "wrong-type"),
     requirement="Without the U bit, a registration of an address from another NBMA address is accepted.",
 )
 def test_non_unique_reregistration_is_accepted(ctx: CaseContext) -> None:
@@ -180,7 +180,7 @@ def test_non_unique_reregistration_is_accepted(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3",
     level="MUST",
     role="hub",
-    breakers=("ignore-uniqueness-prefix", "silent"),
+    breakers=("ignore-uniqueness-prefix", "silent", "bad-checksum", "wrong-reqid", "wrong-type"),
     requirement="A unique registration (U set) whose CIE prefix length is not that of a host is refused "
     "(with U set the prefix length MUST be 0xFF).",
 )
@@ -202,7 +202,7 @@ def test_unique_with_subnet_prefix_is_refused(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3, §5.2.4",
     level="MUST",
     role="hub",
-    breakers=("first-cie-only",),
+    breakers=("first-cie-only", "bad-checksum", "silent", "wrong-reqid", "wrong-type"),
     requirement="A request with two CIEs for two protocol addresses (no U) gets one code per CIE and both "
     "bindings are registered.",
 )
@@ -247,7 +247,7 @@ def test_no_cie_is_not_a_registration(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.7, §5.3",
     level="MUST",
     role="hub",
-    breakers=("echo-unknown-compulsory",),
+    breakers=("echo-unknown-compulsory", "bad-checksum", "silent"),
     requirement="A request with an unknown compulsory extension gets Error Indication code 1 (Unrecognized "
     "Extension) and is not processed.",
 )
@@ -264,7 +264,7 @@ def test_unknown_compulsory_extension(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.3",
     level="MUST",
     role="hub",
-    breakers=("drop-extensions",),
+    breakers=("drop-extensions", "bad-checksum", "silent", "wrong-reqid", "wrong-type"),
     requirement="An unknown non-compulsory extension is ignored and returned unchanged in the reply.",
 )
 def test_unknown_optional_extension_is_returned(ctx: CaseContext) -> None:
@@ -287,7 +287,7 @@ def test_unknown_optional_extension_is_returned(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.3.5",
     level="MUST",
     role="hub",
-    breakers=("drop-extensions",),
+    breakers=("drop-extensions", "bad-checksum", "silent", "wrong-reqid", "wrong-type"),
     requirement="Vendor-Private extensions (the one type that may repeat) are all copied to the reply.",
 )
 def test_vendor_private_extensions_are_copied(ctx: CaseContext) -> None:
@@ -342,7 +342,7 @@ def _send_nhrp(ctx: CaseContext, spoke: Spoke, nhrp: bytes, window: float | None
     clause="RFC 2332 §5.2.0.1 (Holding Time), §5.2.3",
     level="MUST",
     role="hub",
-    breakers=("ignore-holding-time",),
+    breakers=("ignore-holding-time", "bad-checksum", "silent", "wrong-reqid", "wrong-type"),
     requirement="A binding registered with a holding time of 2 s and not refreshed is discarded when the "
     "holding time expires (\"Cached information SHALL be discarded when the holding time expires\").",
 )
@@ -360,7 +360,7 @@ def test_binding_expires_with_its_holding_time(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.0.1 (Holding Time)",
     level="SHOULD",
     role="hub",
-    breakers=("default-for-zero-holding-time", "ignore-holding-time"),
+    breakers=("default-for-zero-holding-time", "ignore-holding-time", "silent", "wrong-reqid", "wrong-type"),
     requirement="A registration whose CIE holding time is 0 (information valid for no time; 0 is meant for "
     "NAKs) is refused, or acknowledged without a binding that outlives it; it is not kept for a default "
     "holding time.",
@@ -390,7 +390,7 @@ def test_zero_holding_time(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.3 (Prefix Length), §5.2.4 (CIE codes)",
     level="MUST",
     role="hub",
-    breakers=("subnet-code-13",),
+    breakers=("subnet-code-13", "bad-checksum", "silent", "wrong-reqid", "wrong-type"),
     requirement="A registration of an equivalence class (U clear, CIE prefix length 24) is accepted (code 0) or "
     "refused with one of the codes RFC 2332 defines for a Registration Reply (4 Administratively Prohibited, "
     "5 Insufficient Resources); never with a code that belongs to other replies, such as 13.",
@@ -470,7 +470,7 @@ def _expect_auth_failure(ctx: CaseContext, label: str, spoke: Spoke, **kwargs) -
     clause="RFC 2332 §5.3.4; Cisco plaintext authentication (type 7: 00000001 + password)",
     level="MUST",
     role="hub",
-    breakers=("drop-extensions",),
+    breakers=("drop-extensions", "bad-checksum", "silent", "wrong-reqid", "wrong-type"),
     requirement="A Registration Request with the right authentication extension is accepted, and the reply "
     "carries the authentication extension.",
     requires=AUTH,
@@ -490,7 +490,7 @@ def test_right_password(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.3.4, §5.2.7",
     level="MUST",
     role="hub",
-    breakers=("ignore-auth",),
+    breakers=("ignore-auth", "silent"),
     requirement="A Registration Request with a wrong password, or without the authentication extension, fails "
     "the authentication test: Error Indication code 11 (Authentication Failure) and no binding.",
     requires=AUTH,
@@ -508,7 +508,7 @@ def test_wrong_or_missing_password(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.3.4; Cisco plaintext authentication (the password unpadded)",
     level="SHOULD",
     role="hub",
-    breakers=("auth-prefix-compare",),
+    breakers=("auth-prefix-compare", "ignore-auth", "silent"),
     requirement="An authentication extension whose password is padded with NUL bytes (to 8 bytes, or by one "
     "byte when it is 8 already) is not the configured password: Error Indication code 11 and no binding.",
     requires=AUTH,
@@ -583,7 +583,7 @@ def test_repeated_extension(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.3, §5.3.0",
     level="MUST",
     role="hub",
-    breakers=("no-end-extension",),
+    breakers=("no-end-extension", "bad-checksum", "wrong-reqid", "wrong-type"),
     requirement="A request whose extension list lacks the End extension is processed or discarded; a reply to "
     "it is well formed and terminates its own extension list with End.",
     malformed=True,
@@ -636,7 +636,7 @@ def test_extension_length_past_the_packet(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.3 (the u bit), §5.2.7",
     level="MUST",
     role="hub",
-    breakers=("ext-u-bit-echoed",),
+    breakers=("ext-u-bit-echoed", "drop-extensions", "no-responder-address", "wrong-type"),
     requirement="A compulsory extension with the unused u bit set (a Responder Address typed 0xC003) is either "
     "processed as its type (the Responder Address filled in) or treated as unrecognized (Error Indication 1) or "
     "discarded; it is never echoed unprocessed in a success reply.",

@@ -250,7 +250,7 @@ def test_responder_address_loop(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.2, §5.2.0.1 (Holding Time)",
     level="MUST",
     role="hub",
-    breakers=("nak-code-11", "nak-holding-time"),
+    breakers=("nak-code-11", "nak-holding-time", "bad-checksum"),
     requirement="A Resolution Request for an address without any binding is answered with a NAK carrying a "
     "single CIE with code 12 (No Internetworking Layer Address to NBMA Address Binding Exists) and holding "
     "time 0, or, when routing gives no path, dropped (or reported with Error Indication code 6); it is never "
@@ -405,7 +405,7 @@ def parse_extensions(packet: bytes):
     clause="RFC 2332 §5.2.0.1, §5.2.1, §6.2.1",
     level="MUST",
     role="spoke",
-    breakers=("cache-without-s",),
+    breakers=("cache-without-s", "bad-checksum"),
     requirement="A Resolution Request with the S bit clear and CIE holding time 0 is answered, and the "
     "requester's binding is not cached.",
     requires=NEEDS + ("cache",),
@@ -428,7 +428,7 @@ def test_source_without_s_is_not_cached(ctx: CaseContext) -> None:
     clause="RFC 2332 §5.2.2, §5.2.7",
     level="SHOULD",
     role="spoke",
-    breakers=("no-error-10", "cache-unsolicited"),
+    breakers=("no-error-10", "cache-unsolicited", "bad-checksum"),
     requirement="An unsolicited Resolution Reply (a request ID the spoke never used) gets Error Indication 10 "
     "(Invalid NHRP Resolution Reply Received) and installs no shortcut.",
     requires=("trigger-registration",),
