@@ -126,7 +126,7 @@ def test_a_sigkilled_owner_leaves_a_lab_that_the_next_reap_removes(lab_available
 def test_detached_lab_up_exec_status_down(lab_available):
     up = run_cli("up", "--spokes", "1")
     assert up.returncode == 0, up.stderr
-    lab_id = re.search(r"lab ([0-9a-f]{6}) is up", up.stdout)[1]
+    lab_id = re.search(r"lab ([0-9a-f]{6}) (\(\S+\) )?is up", up.stdout)[1]
     rec = LabRecord.load(STATE_DIR / f"{lab_id}.json")
     b = Booting(subprocess.Popen(["true"]), lab_id, rec.run_dir, rec.ns,
                 [(g.pid, g.start_time) for g in rec.guests.values()])
