@@ -19,8 +19,8 @@ nothing. No `if reply is None: return` guards:
     after the first registration) says so: `expect_reply(..., required=True)` ends the case when
     the expectation fails, after recording it.
   * `stop()` ends the case the same way; the suites' set-up helpers (`new_spoke`, `shared_spokes`,
-    `Rig.register`, ...) are meant to use it after recording a failed precondition (not yet: they
-    still return None, and the cases still check it).
+    `register_address`, `reachable_via_hub`, `Rig.register`, `Rig.shortcut_to`, ...) use it after
+    recording a failed precondition, so the cases that call them need no check.
 
 Packets to the DUT are built by one helper, `packet(op_type, sender, ...)`: outer and NHRP
 addresses, GRE key, hop count, the CIE's holding time and MTU, the NHS in the NAT extension of a

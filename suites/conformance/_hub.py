@@ -153,11 +153,11 @@ def setup_registration(ctx: CaseContext, spoke: Spoke, what: str, unique: bool =
     return False
 
 
-def new_spoke(ctx: CaseContext, what: str = "spoke", unique: bool = True, **kwargs) -> Spoke | None:
-    """A fresh identity, registered (None, with the failure recorded, when it cannot be)."""
+def new_spoke(ctx: CaseContext, what: str = "spoke", unique: bool = True, **kwargs) -> Spoke:
+    """A fresh identity, registered (when it cannot be, the failed precondition is recorded and the case ends)."""
     spoke = Spoke(*ctx.identity())
     if not setup_registration(ctx, spoke, what, unique, **kwargs):
-        return None
+        ctx.stop()
     return spoke
 
 
@@ -165,7 +165,9 @@ def shared_spokes(ctx: CaseContext, record: bool = True) -> tuple[Spoke, Spoke] 
     """The case's asker (registered unique) and peer (registered non-unique), registered with the DUT.
 
     Fresh identities for every case (isolation: no case meets another's bindings), registered once
-    per case however often the case asks.
+    per case however often the case asks. When they cannot be registered, the failed precondition
+    is recorded and the case ends; with `record=False` (a probe, not a step of the case) nothing is
+    recorded and the answer is None.
     """
     state = ctx.scratch.get("shared spokes")
     if state is None:
@@ -173,19 +175,21 @@ def shared_spokes(ctx: CaseContext, record: bool = True) -> tuple[Spoke, Spoke] 
     asker, peer = state["asker"], state["peer"]
     if state["registered"]:
         return asker, peer
-    if not setup_registration(ctx, asker, "the requesting spoke", unique=True, record=record):
-        return None
-    if not setup_registration(ctx, peer, "the target spoke", unique=False, record=record):
+    if not (setup_registration(ctx, asker, "the requesting spoke", unique=True, record=record)
+            and setup_registration(ctx, peer, "the target spoke", unique=False, record=record)):
+        if record:
+            ctx.stop()
         return None
     state["registered"] = True
     return asker, peer
 
 
-def register_address(ctx: CaseContext, spoke: Spoke, address: str, what: str = "an extra address") -> bool:
+def register_address(ctx: CaseContext, spoke: Spoke, address: str, what: str = "an extra address") -> None:
     """Register one more protocol address (a host on the spoke's LAN) at the spoke's NBMA address.
 
     A non-unique registration whose one CIE carries the client addresses (RFC 2332 §5.2.3): the hub
-    then knows `address` lies behind `spoke`.
+    then knows `address` lies behind `spoke`. When it is not acknowledged, the failed precondition
+    is recorded and the case ends.
     """
     reqid = ctx.dut.reqid_base()
     six = ":" in address
@@ -193,10 +197,9 @@ def register_address(ctx: CaseContext, spoke: Spoke, address: str, what: str = "
     proto = v6(spoke.proto) if six else spoke.proto
     packet = ctx.packet(REG_REQ, (spoke.nbma, proto), reqid, dst_proto=proto if six else ctx.dut.info.proto, flags=NAT, cies=[cie], extensions=ctx.extensions())
     exchange = ctx.exchange(packet, accept=to(ctx, spoke.nbma), stop_after=1)
-    if acked(exchange, reqid):
-        return True
-    _setup_failure(ctx, what, exchange, reqid)
-    return False
+    if not acked(exchange, reqid):
+        _setup_failure(ctx, what, exchange, reqid)
+        ctx.stop()
 
 
 def resolution_request(
@@ -311,21 +314,23 @@ def send_data(ctx: CaseContext, sender: Spoke, inner: bytes, window: float | Non
     return ctx.exchange(gre(ctx, sender.nbma, inner, proto=proto), window, accept=accept, stop_after=stop_after)
 
 
-def reachable_via_hub(ctx: CaseContext, sender: Spoke, target: Spoke, tries: int = 10) -> bool:
+def reachable_via_hub(ctx: CaseContext, sender: Spoke, target: Spoke, tries: int = 10) -> None:
     """Precondition of the data cases: the DUT forwards data from `sender` to `target` at all.
 
     A spoke that has just registered may not be reachable yet (FRR installs the kernel neighbour
     for it a moment after the Registration Reply: a packet sent within a millisecond is dropped);
     real spokes send data long after registering. The probe's source is a host behind no spoke, in
-    a /24 of its own, so it draws no Traffic Indication and leaves the case's flow untouched."""
+    a /24 of its own, so it draws no Traffic Indication and leaves the case's flow untouched.
+    When no probe gets through, the failed precondition is recorded and the case ends."""
     host = fresh_lan_host(ctx).replace(".0.1", ".0.2")
     for seq in range(1, tries + 1):
         inner = data_packet(host, target.proto, seq=seq)
         exchange = send_data(ctx, sender, inner, window=0.1, accept=to(ctx, target.nbma))
         if any(r.packet is not None and r.packet.nhrp is None for r in exchange.replies):
-            return True  # data reaches the target (whether intact is the case's own check)
-    return ctx.precondition("the target spoke reachable via the DUT", False, f"data to the target spoke not forwarded in {tries} tries",
-                            "data to the target spoke forwarded")
+            return  # data reaches the target (whether intact is the case's own check)
+    ctx.precondition("the target spoke reachable via the DUT", False, f"data to the target spoke not forwarded in {tries} tries",
+                     "data to the target spoke forwarded")
+    ctx.stop()
 
 
 def forwarded_data(exchange: Exchange, target: Spoke, inner: bytes) -> list[GrePacket]:

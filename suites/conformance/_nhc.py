@@ -138,13 +138,14 @@ class Rig:
         return self.ctx.packet(REG_REP, (self.nhs_nbma, view.src_proto), view.reqid, outer_dst=request.outer_src, src_nbma=view.src_nbma,
                                dst_proto=view.dst_proto, flags=view.flags, hopcnt=64, cies=cies, extensions=extensions)
 
-    def register(self) -> GrePacket | None:
+    def register(self) -> GrePacket:
         """Registration before a flow: trigger, answer. A failure is a failed precondition (the
-        flow cannot be tested); the cases about registration itself observe it directly."""
+        flow cannot be tested: recorded, and the case ends); the cases about registration itself
+        observe it directly."""
         request = self.registration_request()
         if request is None:
             self.ctx.precondition("registered with the tester as NHS", False, "no Registration Request", "a Registration Request to the NHS")
-            return None
+            self.ctx.stop()
         self.ctx.link.send(self.registration_reply(request))
         return request
 
@@ -199,12 +200,13 @@ class Rig:
                                outer_dst=request.outer_src, src_nbma=view.src_nbma, dst_proto=view.dst_proto, flags=flags, hopcnt=64,
                                cies=[cie], extensions=extensions)
 
-    def shortcut_to(self, peer: tuple[str, str], dst: str, **reply) -> GrePacket | None:
-        """Resolve `dst` on the DUT (Traffic Indication) and answer as `peer`. Observes only failure."""
+    def shortcut_to(self, peer: tuple[str, str], dst: str, **reply) -> GrePacket:
+        """Resolve `dst` on the DUT (Traffic Indication) and answer as `peer`. Observes only failure
+        (and then ends the case)."""
         request = self.solicit_resolution(dst)
         if request is None:
             self.ctx.observe("Resolution Request after a Traffic Indication", False, "no Resolution Request", f"a Resolution Request for {dst}")
-            return None
+            self.ctx.stop()
         self.ctx.link.send(self.resolution_reply(request, peer, **reply))
         return request
 

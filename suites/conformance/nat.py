@@ -122,8 +122,6 @@ def test_registration_behind_nat_without_extension(ctx: CaseContext) -> None:
 )
 def test_resolution_of_a_natted_spoke(ctx: CaseContext) -> None:
     spokes = shared_spokes(ctx)
-    if spokes is None:
-        return
     asker, _ = spokes
     target = _natted(ctx)
     if not setup_registration(ctx, target, "the spoke behind NAT"):
