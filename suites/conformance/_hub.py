@@ -24,9 +24,11 @@ from dmvpn.conformance.context import describe
 from dmvpn.peers import Exchange
 from dmvpn.peers.nhs import ipv6_proto
 from dmvpn.wire import constants as C
+from dmvpn.wire import ip as IP
 from dmvpn.wire import templates as T
 from dmvpn.wire.checksum import inet_checksum
 from dmvpn.wire.fastparse import GrePacket, NhrpView, parse_ipv4_gre
+from dmvpn.wire.ip import ipv4
 
 REG_REQ = C.PacketType.REGISTRATION_REQUEST
 REG_REPLY = C.PacketType.REGISTRATION_REPLY
@@ -232,13 +234,6 @@ def fix_nhrp_checksum(nhrp: bytes) -> bytes:
     return bytes(data)
 
 
-def ipv4(src: str, dst: str, payload: bytes, proto: int, ttl: int = 64, ident: int = 1) -> bytes:
-    """An IPv4 packet (header checksum right) around `payload` with IP protocol `proto`."""
-    header = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, 0, ttl, proto, 0, socket.inet_aton(src), socket.inet_aton(dst)))
-    struct.pack_into("!H", header, 10, inet_checksum(bytes(header)))
-    return bytes(header) + payload
-
-
 DUT_KEY = object()  # gre(): the DUT's own GRE key
 
 
@@ -250,42 +245,22 @@ def gre(
 
     `flags`: reserved bits of the first word to set (K, S, C and the version come from the other
     arguments); `key`: the DUT's by default, None for no key; `checksum`: None for no checksum,
-    "auto" for the correct one, an int for that value.
+    "auto" for the correct one, an int for that value (`dmvpn.wire.ip.gre`).
     """
     key = ctx.dut.info.gre_key if key is DUT_KEY else key
-    word = (flags or 0) | version
-    if key is not None:
-        word |= C.GRE_FLAG_KEY
-    if seq is not None:
-        word |= C.GRE_FLAG_SEQUENCE
-    if checksum is not None:
-        word |= C.GRE_FLAG_CHECKSUM
-    header = struct.pack("!HH", word, proto)
-    if checksum is not None:
-        header += b"\0\0\0\0"  # Checksum, Reserved1
-    if key is not None:
-        header += struct.pack("!I", key)
-    if seq is not None:
-        header += struct.pack("!I", seq)
-    body = bytearray(header + payload)
-    if checksum is not None:
-        struct.pack_into("!H", body, 4, inet_checksum(bytes(body)) if checksum == "auto" else checksum)
-    return ipv4(src, ctx.dut.info.nbma, bytes(body), C.IPPROTO_GRE)
+    body = IP.gre(payload, proto=proto, key=key, seq=seq, checksum=checksum, flags=flags, version=version)
+    return ipv4(src, ctx.dut.info.nbma, body, C.IPPROTO_GRE)
 
 
 def icmp_echo(ident: int = 0x4E48, seq: int = 1, size: int = 20) -> bytes:
-    data = bytes(range(size))
-    head = bytearray(struct.pack("!BBHHH", 8, 0, 0, ident, seq)) + data
-    struct.pack_into("!H", head, 2, inet_checksum(bytes(head)))
-    return bytes(head)
+    return IP.icmp_echo(ident, seq, bytes(range(size)))
 
 
 def data_packet(src: str, dst: str, seq: int = 1, ttl: int = 64) -> bytes:
     """An inner packet (ICMP echo, IPv4 or IPv6) from `src` to `dst`."""
     if ":" in dst:
-        body = struct.pack("!BBHHH", 128, 0, 0, 0x4E48, seq) + bytes(range(20))  # ICMPv6 echo, checksum not needed
-        header = struct.pack("!IHBB16s16s", 6 << 28, len(body), 58, ttl, socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst))
-        return header + body
+        body = IP.icmp_echo(0x4E48, seq, bytes(range(20)), icmp_type=IP.ICMPV6_ECHO, checksum=False)  # checksum not needed
+        return IP.ipv6(src, dst, body, 58, hop_limit=ttl)
     return ipv4(src, dst, icmp_echo(seq=seq), 1, ttl=ttl, ident=seq)
 
 

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Iterator
 from dmvpn.conformance import CaseContext
 from dmvpn.peers import Exchange
 from dmvpn.wire import constants as C
+from dmvpn.wire import ip as IP
 from dmvpn.wire import templates as T
-from dmvpn.wire.checksum import inet_checksum
 from dmvpn.wire.fastparse import GrePacket
 
 RES_REQ, RES_REP = C.PacketType.RESOLUTION_REQUEST, C.PacketType.RESOLUTION_REPLY
@@ -299,14 +299,7 @@ class Rig:
 
 def ipv4_echo(src: str, dst: str, payload: bytes = b"dmvpn-nhc-probe!") -> bytes:
     """A complete IPv4 ICMP echo request (checksums right)."""
-    import struct
-
-    icmp = bytearray(struct.pack("!BBHHH", 8, 0, 0, 0x4E48, 1) + payload)
-    struct.pack_into("!H", icmp, 2, inet_checksum(icmp))
-    header = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 1, 0, 63, 1, 0,
-                                   ipaddress.IPv4Address(src).packed, ipaddress.IPv4Address(dst).packed))
-    struct.pack_into("!H", header, 10, inet_checksum(header))
-    return bytes(header + icmp)
+    return IP.ipv4(src, dst, IP.icmp_echo(0x4E48, 1, payload), 1, ttl=63, ident=1)
 
 
 def flag_words(view) -> str:
