@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import socket
 import struct
-import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from dmvpn.wire import constants as C
 from dmvpn.wire import ip as IP
 from dmvpn.wire import templates as T
 from dmvpn.wire.checksum import inet_checksum
-from dmvpn.wire.fastparse import GrePacket, NhrpView, parse_ipv4_gre
+from dmvpn.wire.fastparse import GrePacket, NhrpView, ParseError, parse_ipv4_gre
 from dmvpn.wire.ip import ipv4
 
 REG_REQ = C.PacketType.REGISTRATION_REQUEST
@@ -399,20 +398,20 @@ def flags_text(flags: int) -> str:
 # -- ESP ---------------------------------------------------------------------------------------------
 
 
-def esp_replies(link, window: float, reqid: int | None = None) -> list:
-    """Decrypted NHRP packets that came back within the window."""
-    import time
-
+def esp_replies(ctx: CaseContext, link, window: float, reqid: int | None = None) -> list:
+    """Decrypted NHRP packets (of this request ID, when given) that came back on `link` within the window."""
     out = []
-    deadline = time.monotonic() + window
-    while (left := deadline - time.monotonic()) > 0:
-        raw = link.recv(left)
-        if raw is None:
-            break
-        try:
-            parsed = parse_ipv4_gre(raw)
-        except ParseError:
-            continue
-        if parsed.nhrp is not None and (reqid is None or parsed.nhrp.reqid == reqid):
-            out.append(parsed)
+
+    def receive(left: float) -> bytes | None:
+        raw = link.recv(left) if left > 0 else None
+        if raw is not None:
+            try:
+                parsed = parse_ipv4_gre(raw)
+            except ParseError:
+                return raw
+            if parsed.nhrp is not None and (reqid is None or parsed.nhrp.reqid == reqid):
+                out.append(parsed)
+        return raw
+
+    ctx.wait_until(receive, lambda raw: raw is None, window, 0, time_left=True)  # until the link is quiet or the window ends
     return out

@@ -10,7 +10,6 @@ registration refreshes are never mistaken for an answer).
 from __future__ import annotations
 
 import ipaddress
-import time
 import weakref
 from collections.abc import Iterable, Iterator
 
@@ -76,16 +75,13 @@ class Rig:
 
     def wait_for(self, window: float, types: Iterable[int | str], match=lambda packet: True, packets: Iterable[bytes] = ()) -> GrePacket | None:
         """Send `packets`, then the first NHRP packet of these types that `match`es within the window."""
-        deadline = time.monotonic() + window
-        exchange = self.send(list(packets), window, types, stop_after=1)
-        while True:
-            for packet in exchange.nhrp():
-                if match(packet):
-                    return packet
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            exchange = self.collect(left, types, stop_after=1)
+        unsent = [list(packets)]
+
+        def first_match(left: float) -> GrePacket | None:
+            exchange = self.send(unsent.pop() if unsent else [], left, types, stop_after=1)
+            return next((packet for packet in exchange.nhrp() if match(packet)), None)
+
+        return self.ctx.wait_until(first_match, lambda packet: packet is not None, window, 0, time_left=True)
 
     # -- identities ----------------------------------------------------------------------------
 

@@ -189,5 +189,5 @@ def test_nat_keepalive_is_ignored(ctx: CaseContext) -> None:
     link = ctx.dut.esp_link()
     nbma = ctx.dut.esp_tester(True)
     link.send_raw(nat_keepalive(nbma, ctx.dut.info.nbma))
-    replies = esp_replies(link, ctx.quiet)
+    replies = esp_replies(ctx, link, ctx.quiet)
     ctx.expect("keepalive", not replies, "answered" if replies else "ignored", "ignored")

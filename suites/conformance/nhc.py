@@ -198,13 +198,18 @@ def test_registration_is_refreshed(ctx: CaseContext) -> None:
     request = rig.register()
     holding = max((c.holding_time for c in request.nhrp.cies), default=0) or ctx.dut.info.holding_time
     start = time.monotonic()
-    refresh, same = None, 0
-    while refresh is None and (left := holding - (time.monotonic() - start)) > 0:  # bounded: the holding time
+    same = 0
+
+    def refreshed(left: float):
+        """The next Registration Request with a new request ID (None: none, or a retransmission)."""
+        nonlocal same
         found = rig.collect(left, (REG_REQ,), stop_after=1).nhrp(REG_REQ)
         if found and found[0].nhrp.reqid == request.nhrp.reqid:
             same += 1
-        elif found:
-            refresh = found[0]
+            return None
+        return found[0] if found else None
+
+    refresh = ctx.wait_until(refreshed, lambda found: found is not None, holding, 0, time_left=True)  # bounded: the holding time
     if same:
         ctx.note(f"{same} retransmissions of the answered request")
     if refresh is None:
