@@ -19,8 +19,8 @@ nothing. No `if reply is None: return` guards:
     after the first registration) says so: `expect_reply(..., required=True)` ends the case when
     the expectation fails, after recording it.
   * `stop()` ends the case the same way; the suites' set-up helpers (`new_spoke`, `shared_spokes`,
-    `Rig.register`, ...) are meant to use it after recording a failed precondition (not yet: they
-    still return None, and the cases still check it).
+    `register_address`, `reachable_via_hub`, `Rig.register`, `Rig.shortcut_to`, ...) use it after
+    recording a failed precondition, so the cases that call them need no check.
 
 Packets to the DUT are built by one helper, `packet(op_type, sender, ...)`: outer and NHRP
 addresses, GRE key, hop count, the CIE's holding time and MTU, the NHS in the NAT extension of a
@@ -463,14 +463,19 @@ class CaseContext:
     def wait(self, seconds: float) -> None:
         time.sleep(seconds)
 
-    def wait_until(self, probe: Callable[[], T_], done: Callable[[T_], bool], timeout: float, interval: float) -> T_:
+    def wait_until(
+        self, probe: Callable[..., T_], done: Callable[[T_], bool], timeout: float, interval: float, *, time_left: bool = False,
+    ) -> T_:
         """Call `probe` until `done(its answer)` or `timeout` seconds have passed; the last answer.
 
         The one bounded wait for DUT state: the probe runs at least once, and again every
-        `interval` seconds while the deadline has not passed."""
+        `interval` seconds while the deadline has not passed. With `time_left`, the probe is given
+        the seconds left before the deadline (never negative): a probe that listens (for a packet
+        from the DUT) listens no longer than that, and `interval` may be 0."""
         deadline = time.monotonic() + timeout
         while True:
-            found = probe()
+            found = probe(max(0.0, deadline - time.monotonic())) if time_left else probe()
             if done(found) or time.monotonic() >= deadline:
                 return found
-            time.sleep(interval)
+            if interval:
+                time.sleep(interval)

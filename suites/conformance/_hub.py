@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import socket
 import struct
-import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,9 +23,11 @@ from dmvpn.conformance.context import describe
 from dmvpn.peers import Exchange
 from dmvpn.peers.nhs import ipv6_proto
 from dmvpn.wire import constants as C
+from dmvpn.wire import ip as IP
 from dmvpn.wire import templates as T
 from dmvpn.wire.checksum import inet_checksum
-from dmvpn.wire.fastparse import GrePacket, NhrpView, parse_ipv4_gre
+from dmvpn.wire.fastparse import GrePacket, NhrpView, ParseError, parse_ipv4_gre
+from dmvpn.wire.ip import ipv4
 
 REG_REQ = C.PacketType.REGISTRATION_REQUEST
 REG_REPLY = C.PacketType.REGISTRATION_REPLY
@@ -153,11 +154,11 @@ def setup_registration(ctx: CaseContext, spoke: Spoke, what: str, unique: bool =
     return False
 
 
-def new_spoke(ctx: CaseContext, what: str = "spoke", unique: bool = True, **kwargs) -> Spoke | None:
-    """A fresh identity, registered (None, with the failure recorded, when it cannot be)."""
+def new_spoke(ctx: CaseContext, what: str = "spoke", unique: bool = True, **kwargs) -> Spoke:
+    """A fresh identity, registered (when it cannot be, the failed precondition is recorded and the case ends)."""
     spoke = Spoke(*ctx.identity())
     if not setup_registration(ctx, spoke, what, unique, **kwargs):
-        return None
+        ctx.stop()
     return spoke
 
 
@@ -165,7 +166,9 @@ def shared_spokes(ctx: CaseContext, record: bool = True) -> tuple[Spoke, Spoke] 
     """The case's asker (registered unique) and peer (registered non-unique), registered with the DUT.
 
     Fresh identities for every case (isolation: no case meets another's bindings), registered once
-    per case however often the case asks.
+    per case however often the case asks. When they cannot be registered, the failed precondition
+    is recorded and the case ends; with `record=False` (a probe, not a step of the case) nothing is
+    recorded and the answer is None.
     """
     state = ctx.scratch.get("shared spokes")
     if state is None:
@@ -173,19 +176,21 @@ def shared_spokes(ctx: CaseContext, record: bool = True) -> tuple[Spoke, Spoke] 
     asker, peer = state["asker"], state["peer"]
     if state["registered"]:
         return asker, peer
-    if not setup_registration(ctx, asker, "the requesting spoke", unique=True, record=record):
-        return None
-    if not setup_registration(ctx, peer, "the target spoke", unique=False, record=record):
+    if not (setup_registration(ctx, asker, "the requesting spoke", unique=True, record=record)
+            and setup_registration(ctx, peer, "the target spoke", unique=False, record=record)):
+        if record:
+            ctx.stop()
         return None
     state["registered"] = True
     return asker, peer
 
 
-def register_address(ctx: CaseContext, spoke: Spoke, address: str, what: str = "an extra address") -> bool:
+def register_address(ctx: CaseContext, spoke: Spoke, address: str, what: str = "an extra address") -> None:
     """Register one more protocol address (a host on the spoke's LAN) at the spoke's NBMA address.
 
     A non-unique registration whose one CIE carries the client addresses (RFC 2332 §5.2.3): the hub
-    then knows `address` lies behind `spoke`.
+    then knows `address` lies behind `spoke`. When it is not acknowledged, the failed precondition
+    is recorded and the case ends.
     """
     reqid = ctx.dut.reqid_base()
     six = ":" in address
@@ -193,10 +198,9 @@ def register_address(ctx: CaseContext, spoke: Spoke, address: str, what: str = "
     proto = v6(spoke.proto) if six else spoke.proto
     packet = ctx.packet(REG_REQ, (spoke.nbma, proto), reqid, dst_proto=proto if six else ctx.dut.info.proto, flags=NAT, cies=[cie], extensions=ctx.extensions())
     exchange = ctx.exchange(packet, accept=to(ctx, spoke.nbma), stop_after=1)
-    if acked(exchange, reqid):
-        return True
-    _setup_failure(ctx, what, exchange, reqid)
-    return False
+    if not acked(exchange, reqid):
+        _setup_failure(ctx, what, exchange, reqid)
+        ctx.stop()
 
 
 def resolution_request(
@@ -229,13 +233,6 @@ def fix_nhrp_checksum(nhrp: bytes) -> bytes:
     return bytes(data)
 
 
-def ipv4(src: str, dst: str, payload: bytes, proto: int, ttl: int = 64, ident: int = 1) -> bytes:
-    """An IPv4 packet (header checksum right) around `payload` with IP protocol `proto`."""
-    header = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, 0, ttl, proto, 0, socket.inet_aton(src), socket.inet_aton(dst)))
-    struct.pack_into("!H", header, 10, inet_checksum(bytes(header)))
-    return bytes(header) + payload
-
-
 DUT_KEY = object()  # gre(): the DUT's own GRE key
 
 
@@ -247,42 +244,22 @@ def gre(
 
     `flags`: reserved bits of the first word to set (K, S, C and the version come from the other
     arguments); `key`: the DUT's by default, None for no key; `checksum`: None for no checksum,
-    "auto" for the correct one, an int for that value.
+    "auto" for the correct one, an int for that value (`dmvpn.wire.ip.gre`).
     """
     key = ctx.dut.info.gre_key if key is DUT_KEY else key
-    word = (flags or 0) | version
-    if key is not None:
-        word |= C.GRE_FLAG_KEY
-    if seq is not None:
-        word |= C.GRE_FLAG_SEQUENCE
-    if checksum is not None:
-        word |= C.GRE_FLAG_CHECKSUM
-    header = struct.pack("!HH", word, proto)
-    if checksum is not None:
-        header += b"\0\0\0\0"  # Checksum, Reserved1
-    if key is not None:
-        header += struct.pack("!I", key)
-    if seq is not None:
-        header += struct.pack("!I", seq)
-    body = bytearray(header + payload)
-    if checksum is not None:
-        struct.pack_into("!H", body, 4, inet_checksum(bytes(body)) if checksum == "auto" else checksum)
-    return ipv4(src, ctx.dut.info.nbma, bytes(body), C.IPPROTO_GRE)
+    body = IP.gre(payload, proto=proto, key=key, seq=seq, checksum=checksum, flags=flags, version=version)
+    return ipv4(src, ctx.dut.info.nbma, body, C.IPPROTO_GRE)
 
 
 def icmp_echo(ident: int = 0x4E48, seq: int = 1, size: int = 20) -> bytes:
-    data = bytes(range(size))
-    head = bytearray(struct.pack("!BBHHH", 8, 0, 0, ident, seq)) + data
-    struct.pack_into("!H", head, 2, inet_checksum(bytes(head)))
-    return bytes(head)
+    return IP.icmp_echo(ident, seq, bytes(range(size)))
 
 
 def data_packet(src: str, dst: str, seq: int = 1, ttl: int = 64) -> bytes:
     """An inner packet (ICMP echo, IPv4 or IPv6) from `src` to `dst`."""
     if ":" in dst:
-        body = struct.pack("!BBHHH", 128, 0, 0, 0x4E48, seq) + bytes(range(20))  # ICMPv6 echo, checksum not needed
-        header = struct.pack("!IHBB16s16s", 6 << 28, len(body), 58, ttl, socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst))
-        return header + body
+        body = IP.icmp_echo(0x4E48, seq, bytes(range(20)), icmp_type=IP.ICMPV6_ECHO, checksum=False)  # checksum not needed
+        return IP.ipv6(src, dst, body, 58, hop_limit=ttl)
     return ipv4(src, dst, icmp_echo(seq=seq), 1, ttl=ttl, ident=seq)
 
 
@@ -311,21 +288,23 @@ def send_data(ctx: CaseContext, sender: Spoke, inner: bytes, window: float | Non
     return ctx.exchange(gre(ctx, sender.nbma, inner, proto=proto), window, accept=accept, stop_after=stop_after)
 
 
-def reachable_via_hub(ctx: CaseContext, sender: Spoke, target: Spoke, tries: int = 10) -> bool:
+def reachable_via_hub(ctx: CaseContext, sender: Spoke, target: Spoke, tries: int = 10) -> None:
     """Precondition of the data cases: the DUT forwards data from `sender` to `target` at all.
 
     A spoke that has just registered may not be reachable yet (FRR installs the kernel neighbour
     for it a moment after the Registration Reply: a packet sent within a millisecond is dropped);
     real spokes send data long after registering. The probe's source is a host behind no spoke, in
-    a /24 of its own, so it draws no Traffic Indication and leaves the case's flow untouched."""
+    a /24 of its own, so it draws no Traffic Indication and leaves the case's flow untouched.
+    When no probe gets through, the failed precondition is recorded and the case ends."""
     host = fresh_lan_host(ctx).replace(".0.1", ".0.2")
     for seq in range(1, tries + 1):
         inner = data_packet(host, target.proto, seq=seq)
         exchange = send_data(ctx, sender, inner, window=0.1, accept=to(ctx, target.nbma))
         if any(r.packet is not None and r.packet.nhrp is None for r in exchange.replies):
-            return True  # data reaches the target (whether intact is the case's own check)
-    return ctx.precondition("the target spoke reachable via the DUT", False, f"data to the target spoke not forwarded in {tries} tries",
-                            "data to the target spoke forwarded")
+            return  # data reaches the target (whether intact is the case's own check)
+    ctx.precondition("the target spoke reachable via the DUT", False, f"data to the target spoke not forwarded in {tries} tries",
+                     "data to the target spoke forwarded")
+    ctx.stop()
 
 
 def forwarded_data(exchange: Exchange, target: Spoke, inner: bytes) -> list[GrePacket]:
@@ -419,20 +398,20 @@ def flags_text(flags: int) -> str:
 # -- ESP ---------------------------------------------------------------------------------------------
 
 
-def esp_replies(link, window: float, reqid: int | None = None) -> list:
-    """Decrypted NHRP packets that came back within the window."""
-    import time
-
+def esp_replies(ctx: CaseContext, link, window: float, reqid: int | None = None) -> list:
+    """Decrypted NHRP packets (of this request ID, when given) that came back on `link` within the window."""
     out = []
-    deadline = time.monotonic() + window
-    while (left := deadline - time.monotonic()) > 0:
-        raw = link.recv(left)
-        if raw is None:
-            break
-        try:
-            parsed = parse_ipv4_gre(raw)
-        except ParseError:
-            continue
-        if parsed.nhrp is not None and (reqid is None or parsed.nhrp.reqid == reqid):
-            out.append(parsed)
+
+    def receive(left: float) -> bytes | None:
+        raw = link.recv(left) if left > 0 else None
+        if raw is not None:
+            try:
+                parsed = parse_ipv4_gre(raw)
+            except ParseError:
+                return raw
+            if parsed.nhrp is not None and (reqid is None or parsed.nhrp.reqid == reqid):
+                out.append(parsed)
+        return raw
+
+    ctx.wait_until(receive, lambda raw: raw is None, window, 0, time_left=True)  # until the link is quiet or the window ends
     return out

@@ -10,15 +10,14 @@ registration refreshes are never mistaken for an answer).
 from __future__ import annotations
 
 import ipaddress
-import time
 import weakref
 from collections.abc import Iterable, Iterator
 
 from dmvpn.conformance import CaseContext
 from dmvpn.peers import Exchange
 from dmvpn.wire import constants as C
+from dmvpn.wire import ip as IP
 from dmvpn.wire import templates as T
-from dmvpn.wire.checksum import inet_checksum
 from dmvpn.wire.fastparse import GrePacket
 
 RES_REQ, RES_REP = C.PacketType.RESOLUTION_REQUEST, C.PacketType.RESOLUTION_REPLY
@@ -76,16 +75,13 @@ class Rig:
 
     def wait_for(self, window: float, types: Iterable[int | str], match=lambda packet: True, packets: Iterable[bytes] = ()) -> GrePacket | None:
         """Send `packets`, then the first NHRP packet of these types that `match`es within the window."""
-        deadline = time.monotonic() + window
-        exchange = self.send(list(packets), window, types, stop_after=1)
-        while True:
-            for packet in exchange.nhrp():
-                if match(packet):
-                    return packet
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            exchange = self.collect(left, types, stop_after=1)
+        unsent = [list(packets)]
+
+        def first_match(left: float) -> GrePacket | None:
+            exchange = self.send(unsent.pop() if unsent else [], left, types, stop_after=1)
+            return next((packet for packet in exchange.nhrp() if match(packet)), None)
+
+        return self.ctx.wait_until(first_match, lambda packet: packet is not None, window, 0, time_left=True)
 
     # -- identities ----------------------------------------------------------------------------
 
@@ -138,13 +134,14 @@ class Rig:
         return self.ctx.packet(REG_REP, (self.nhs_nbma, view.src_proto), view.reqid, outer_dst=request.outer_src, src_nbma=view.src_nbma,
                                dst_proto=view.dst_proto, flags=view.flags, hopcnt=64, cies=cies, extensions=extensions)
 
-    def register(self) -> GrePacket | None:
+    def register(self) -> GrePacket:
         """Registration before a flow: trigger, answer. A failure is a failed precondition (the
-        flow cannot be tested); the cases about registration itself observe it directly."""
+        flow cannot be tested: recorded, and the case ends); the cases about registration itself
+        observe it directly."""
         request = self.registration_request()
         if request is None:
             self.ctx.precondition("registered with the tester as NHS", False, "no Registration Request", "a Registration Request to the NHS")
-            return None
+            self.ctx.stop()
         self.ctx.link.send(self.registration_reply(request))
         return request
 
@@ -199,12 +196,13 @@ class Rig:
                                outer_dst=request.outer_src, src_nbma=view.src_nbma, dst_proto=view.dst_proto, flags=flags, hopcnt=64,
                                cies=[cie], extensions=extensions)
 
-    def shortcut_to(self, peer: tuple[str, str], dst: str, **reply) -> GrePacket | None:
-        """Resolve `dst` on the DUT (Traffic Indication) and answer as `peer`. Observes only failure."""
+    def shortcut_to(self, peer: tuple[str, str], dst: str, **reply) -> GrePacket:
+        """Resolve `dst` on the DUT (Traffic Indication) and answer as `peer`. Observes only failure
+        (and then ends the case)."""
         request = self.solicit_resolution(dst)
         if request is None:
             self.ctx.observe("Resolution Request after a Traffic Indication", False, "no Resolution Request", f"a Resolution Request for {dst}")
-            return None
+            self.ctx.stop()
         self.ctx.link.send(self.resolution_reply(request, peer, **reply))
         return request
 
@@ -297,14 +295,7 @@ class Rig:
 
 def ipv4_echo(src: str, dst: str, payload: bytes = b"dmvpn-nhc-probe!") -> bytes:
     """A complete IPv4 ICMP echo request (checksums right)."""
-    import struct
-
-    icmp = bytearray(struct.pack("!BBHHH", 8, 0, 0, 0x4E48, 1) + payload)
-    struct.pack_into("!H", icmp, 2, inet_checksum(icmp))
-    header = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 1, 0, 63, 1, 0,
-                                   ipaddress.IPv4Address(src).packed, ipaddress.IPv4Address(dst).packed))
-    struct.pack_into("!H", header, 10, inet_checksum(header))
-    return bytes(header + icmp)
+    return IP.ipv4(src, dst, IP.icmp_echo(0x4E48, 1, payload), 1, ttl=63, ident=1)
 
 
 def flag_words(view) -> str:

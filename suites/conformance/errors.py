@@ -35,12 +35,9 @@ from ._hub import (
 UNKNOWN = T.Extension(0x0101, b"\x00\x00\x00\x00", compulsory=True)
 
 
-def _offenders(ctx: CaseContext) -> tuple[Spoke, Spoke, Spoke, list[tuple[str, int, bytes, Spoke]]] | None:
+def _offenders(ctx: CaseContext) -> tuple[Spoke, Spoke, Spoke, list[tuple[str, int, bytes, Spoke]]]:
     """(asker, target, the registering spoke, [(label, request ID, packet, its sender)]) of the two offenders."""
-    spokes = shared_spokes(ctx)
-    if spokes is None:
-        return None
-    asker, target = spokes
+    asker, target = shared_spokes(ctx)
     fresh = Spoke(*ctx.identity())
     reg_id, res_id = ctx.dut.reqid_base(), ctx.dut.reqid_base()
     offenders = [
@@ -61,8 +58,6 @@ def _offenders(ctx: CaseContext) -> tuple[Spoke, Spoke, Spoke, list[tuple[str, i
 )
 def test_one_error_per_packet_and_discarded(ctx: CaseContext) -> None:
     setup = _offenders(ctx)
-    if setup is None:
-        return
     asker, target, fresh, offenders = setup
     exchange = ctx.exchange([p for _, _, p, _ in offenders], accept=to(ctx, asker.nbma, target.nbma, fresh.nbma))
     for label, reqid, _packet, _sender in offenders:
@@ -96,8 +91,6 @@ def test_one_error_per_packet_and_discarded(ctx: CaseContext) -> None:
 )
 def test_erroneous_error_indication_draws_none(ctx: CaseContext) -> None:
     spokes = shared_spokes(ctx)
-    if spokes is None:
-        return
     asker, target = spokes
     info = ctx.dut.info
     offending = nhrp_bytes(ctx.packet(REG_REQ, asker, 7))
@@ -130,8 +123,6 @@ def test_erroneous_error_indication_draws_none(ctx: CaseContext) -> None:
 )
 def test_own_error_indication_in_transit_is_dropped(ctx: CaseContext) -> None:
     spokes = shared_spokes(ctx)
-    if spokes is None:
-        return
     asker, target = spokes
     info = ctx.dut.info
     offending = nhrp_bytes(ctx.packet(REG_REQ, target, 7))
@@ -162,8 +153,6 @@ def test_own_error_indication_in_transit_is_dropped(ctx: CaseContext) -> None:
 )
 def test_error_indication_format(ctx: CaseContext) -> None:
     setup = _offenders(ctx)
-    if setup is None:
-        return
     asker, target, fresh, offenders = setup
     exchange = ctx.exchange([p for _, _, p, _ in offenders], accept=to(ctx, asker.nbma, target.nbma, fresh.nbma))
     for label, reqid, packet, sender in offenders:

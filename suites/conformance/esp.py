@@ -31,14 +31,14 @@ def _request(ctx: CaseContext, nat_t: bool = False, proto: str | None = None) ->
 
 
 def _expect_answered(ctx: CaseContext, link, reqid: int, what: str) -> None:
-    replies = esp_replies(link, ctx.window, reqid)
+    replies = esp_replies(ctx, link, ctx.window, reqid)
     ok = any(p.nhrp.op_type == REPLY and [c.code for c in p.nhrp.cies] == [0] for p in replies)
     observed = "ESP-protected Registration Reply codes [0]" if ok else ("no ESP-protected reply" if not replies else f"ESP-protected type {replies[0].nhrp.op_type}")
     ctx.expect(what, ok, observed, "ESP-protected Registration Reply codes [0]")
 
 
 def _expect_dropped(ctx: CaseContext, link, reqid: int, what: str) -> None:
-    replies = esp_replies(link, ctx.quiet, reqid)
+    replies = esp_replies(ctx, link, ctx.quiet, reqid)
     ctx.expect(what, not replies, "answered" if replies else "dropped", "dropped")
 
 

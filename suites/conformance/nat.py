@@ -122,8 +122,6 @@ def test_registration_behind_nat_without_extension(ctx: CaseContext) -> None:
 )
 def test_resolution_of_a_natted_spoke(ctx: CaseContext) -> None:
     spokes = shared_spokes(ctx)
-    if spokes is None:
-        return
     asker, _ = spokes
     target = _natted(ctx)
     if not setup_registration(ctx, target, "the spoke behind NAT"):
@@ -191,5 +189,5 @@ def test_nat_keepalive_is_ignored(ctx: CaseContext) -> None:
     link = ctx.dut.esp_link()
     nbma = ctx.dut.esp_tester(True)
     link.send_raw(nat_keepalive(nbma, ctx.dut.info.nbma))
-    replies = esp_replies(link, ctx.quiet)
+    replies = esp_replies(ctx, link, ctx.quiet)
     ctx.expect("keepalive", not replies, "answered" if replies else "ignored", "ignored")

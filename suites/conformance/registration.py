@@ -420,8 +420,6 @@ def test_subnet_registration(ctx: CaseContext) -> None:
 )
 def test_registration_for_another_destination(ctx: CaseContext) -> None:
     spokes = shared_spokes(ctx)
-    if spokes is None:
-        return
     _, other = spokes
     spoke = Spoke(*ctx.identity())
     reqid = ctx.dut.reqid_base()
@@ -533,8 +531,6 @@ def test_padded_password(ctx: CaseContext) -> None:
 )
 def test_no_error_about_an_authentication_error(ctx: CaseContext) -> None:
     spokes = shared_spokes(ctx)
-    if spokes is None:
-        return
     asker, _ = spokes
     info = ctx.dut.info
     offending = nhrp_bytes(ctx.packet(REG_REQ, asker, 7))

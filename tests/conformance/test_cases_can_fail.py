@@ -21,6 +21,7 @@ from dmvpn.dut.inprocess import SPOKE_FAULTS, InProcessSpokeDut
 from dmvpn.dut.inprocess_esp import ESP_FAULTS, InProcessEspDut
 from dmvpn.peers.nhs import FAULTS as HUB_FAULTS
 
+from . import observations
 from .selftest import PASSWORD, case_functions, dut_for, expected_verdict, group_modules, run
 
 MODULES = group_modules()
@@ -50,8 +51,10 @@ def dut(case_id: str, faults: frozenset[str] = frozenset(), **kwargs):
     return dut_for(case_id, faults, **kwargs)
 
 
-def _check(result, want: Verdict, what: str) -> None:
+def _check(result, want: Verdict, what: str, key: str) -> None:
+    """The verdict, and the observations word for word (`observations.py`)."""
     assert result.verdict is want, f"{what}: {result.verdict.value}: {result.detail} | " + " | ".join(result.notes)
+    observations.check(result, key)
 
 
 def test_every_case_is_discovered() -> None:
@@ -79,12 +82,12 @@ def test_every_fault_breaks_a_case(where: str) -> None:
 
 @pytest.mark.parametrize("case_id", CASES)
 def test_conforms_against_the_well_behaved_dut(case_id: str) -> None:
-    _check(run(FUNCTIONS[case_id], case_id, dut(case_id)), Verdict.CONFORMS, case_id)
+    _check(run(FUNCTIONS[case_id], case_id, dut(case_id)), Verdict.CONFORMS, case_id, f"{case_id}|well")
 
 
 @pytest.mark.parametrize("case_id,fault", [(cid, fault) for cid in CASES for fault in all_cases()[cid].breakers])
 def test_fails_against_each_declared_fault(case_id: str, fault: str) -> None:
-    _check(run(FUNCTIONS[case_id], case_id, dut(case_id, frozenset({fault}))), expected_verdict(fault), f"{case_id} with {fault}")
+    _check(run(FUNCTIONS[case_id], case_id, dut(case_id, frozenset({fault}))), expected_verdict(fault), f"{case_id} with {fault}", f"{case_id}|fault:{fault}")
 
 
 HUB_CASES = [cid for cid in CASES if kind(cid) == "hub"]
@@ -92,13 +95,13 @@ HUB_CASES = [cid for cid in CASES if kind(cid) == "hub"]
 
 @pytest.mark.parametrize("case_id", HUB_CASES)
 def test_conforms_against_a_forwarding_hub(case_id: str) -> None:
-    _check(run(FUNCTIONS[case_id], case_id, dut(case_id, forwarding=True)), Verdict.CONFORMS, case_id)
+    _check(run(FUNCTIONS[case_id], case_id, dut(case_id, forwarding=True)), Verdict.CONFORMS, case_id, f"{case_id}|forwarding")
 
 
 @pytest.mark.parametrize("case_id", [cid for cid in HUB_CASES if Capability.AUTHENTICATION not in all_cases()[cid].requires])
 def test_conforms_against_a_hub_with_authentication(case_id: str) -> None:
     """The cases' own packets carry the DUT's password: they run against a hub that checks it."""
-    _check(run(FUNCTIONS[case_id], case_id, dut(case_id, password=PASSWORD)), Verdict.CONFORMS, case_id)
+    _check(run(FUNCTIONS[case_id], case_id, dut(case_id, password=PASSWORD)), Verdict.CONFORMS, case_id, f"{case_id}|password")
 
 
 def test_hub_cases_do_not_apply_to_a_spoke() -> None:
