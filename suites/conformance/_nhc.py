@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 
 from dmvpn.conformance import CaseContext
+from dmvpn.dut.capability import Capability
 from dmvpn.peers import Exchange
 from dmvpn.wire import constants as C
 from dmvpn.wire import ip as IP
@@ -25,6 +26,9 @@ REG_REQ, REG_REP = C.PacketType.REGISTRATION_REQUEST, C.PacketType.REGISTRATION_
 PURGE_REP = C.PacketType.PURGE_REPLY
 ERROR = C.PacketType.ERROR_INDICATION
 DATA = "data"  # in `types`: GRE-encapsulated IPv4 data
+
+#: what the DUT-NHC cases of a shortcut flow need: a spoke the tester can make register, with shortcuts
+SHORTCUT_FLOW = (Capability.TRIGGER_REGISTRATION, Capability.SHORTCUT)
 
 #: shortcut types that are no next hop (FRR shows these while resolving or after a failure)
 NOT_INSTALLED = frozenset({"incomplete", "invalid", "negative"})

@@ -39,7 +39,7 @@ from ._hub import (
     to,
     TRAFFIC,
 )
-from ._nhc import ERROR, RES_REP, RES_REQ, flag_words, Rig
+from ._nhc import SHORTCUT_FLOW, ERROR, RES_REP, RES_REQ, flag_words, Rig
 
 REQUIRES = ("redirect",)
 
@@ -134,7 +134,7 @@ def test_no_redirect_for_a_source_behind_no_spoke(ctx: CaseContext) -> None:
 # -- the DUT as NHC (spoke): the suite plays the hub (NHS) and the peer spokes ---------------------------
 
 
-NEEDS = ("trigger-registration", "shortcut")
+NEEDS = SHORTCUT_FLOW
 
 
 Q, A, S, U = C.ResolutionFlags.Q, C.ResolutionFlags.A, C.ResolutionFlags.S, C.ResolutionFlags.U

@@ -19,7 +19,7 @@ from ._hub import (
     Spoke,
     to,
 )
-from ._nhc import ERROR, PURGE_REP, Rig
+from ._nhc import SHORTCUT_FLOW, ERROR, PURGE_REP, Rig
 
 PURGE_REPLY = C.PacketType.PURGE_REPLY
 
@@ -126,7 +126,7 @@ def test_unsolicited_purge_reply_is_ignored(ctx: CaseContext) -> None:
 # -- the DUT as NHC (spoke) ---------------------------------------------------------------------------
 
 
-NEEDS = ("trigger-registration", "shortcut")
+NEEDS = SHORTCUT_FLOW
 
 
 @case(

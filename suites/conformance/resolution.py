@@ -37,7 +37,7 @@ from ._hub import (
     Spoke,
     to,
 )
-from ._nhc import ERROR, RES_REP, RES_REQ, flag_words, forwarded_exchange, Rig
+from ._nhc import SHORTCUT_FLOW, ERROR, RES_REP, RES_REQ, flag_words, forwarded_exchange, Rig
 
 HOPS = 16  # the hop count the requesting spoke sends
 
@@ -335,7 +335,7 @@ def test_authoritative_request_is_not_answered_from_hearsay(ctx: CaseContext) ->
 # -- the DUT as NHC (spoke): the suite plays its NHS and its peer spokes ------------------------------
 
 
-NEEDS = ("trigger-registration", "shortcut")
+NEEDS = SHORTCUT_FLOW
 
 
 Q, A, D, S = C.ResolutionFlags.Q, C.ResolutionFlags.A, C.ResolutionFlags.D, C.ResolutionFlags.S
