@@ -10,6 +10,9 @@ FRR daemons log a crash as (libfrr's `core_handler`):
     NHRP: /usr/lib/frr/nhrpd(nhrp_packet_recvraw+0x...) [...]                     <- where it crashed
     ...
 
+FRR 10 (libunwind) writes one frame per line, `symbol+0xoff  PC  SP  object (mapped at 0xBASE)`, and
+marks the signal return with a `---- signal ----` line; the frames after it are read the same way.
+
 The signature keeps the signal and the first frames after the signal return, as `symbol` or
 `object+offset` (offsets into a PIE object are the same on every run of the same build), so that
 the same bug gives the same words in every run and a profile can record it.
@@ -33,6 +36,28 @@ def _frame_words(match: re.Match) -> str:
     return symbol if symbol else f"{obj}{match.group('offset') or ''}"
 
 
+_UNWIND = re.compile(r"(?P<symbol>\S+)\s+(?P<pc>[0-9a-f]+)\s+[0-9a-f]+\s+(?P<object>\S+)\s+\(mapped at 0x(?P<base>[0-9a-f]+)\)")
+
+
+def _unwind_frames(lines: list[str]) -> list[str] | None:
+    """FRR 10's frames after its `---- signal ----` marker, or None when the log has no marker."""
+    marker = next((i for i, line in enumerate(lines) if "---- signal ----" in line), None)
+    if marker is None:
+        return None
+    out = []
+    for line in lines[marker + 1 :]:
+        match = _UNWIND.search(line)
+        if match is None:
+            break
+        symbol = match.group("symbol")
+        if symbol == "?":
+            offset = int(match.group("pc"), 16) - int(match.group("base"), 16)
+            out.append(f"{match.group('object').rsplit('/', 1)[-1]}+0x{offset:x}")
+        else:
+            out.append(symbol.split("+", 1)[0])
+    return out
+
+
 def frr_crash_signature(log: str, frames: int = 3) -> str | None:
     """"SIGSEGV in nhrp_packet_recvraw < nhrp_vc_... < ..." for the last crash in `log`, or None."""
     start = None
@@ -42,6 +67,10 @@ def frr_crash_signature(log: str, frames: int = 3) -> str | None:
         return None
     signal = int(start.group(1))
     lines = log[start.end():].splitlines()[1:]
+    name = SIGNAL_NAMES.get(signal, f"signal {signal}")
+    unwound = _unwind_frames(lines)
+    if unwound is not None:
+        return f"{name} in {' < '.join(unwound[:frames])}" if unwound else name
     found: list[re.Match] = []
     for line in lines:
         match = _FRAME.search(line)
@@ -57,5 +86,4 @@ def frr_crash_signature(log: str, frames: int = 3) -> str | None:
     if index < len(found) and "libc" in found[index].group("object") and not found[index].group("symbol"):
         index += 1
     top = [_frame_words(m) for m in found[index : index + frames]]
-    name = SIGNAL_NAMES.get(signal, f"signal {signal}")
     return f"{name} in {' < '.join(top)}" if top else name
