@@ -282,6 +282,7 @@ class InProcessDut(Dut):
         self.nhs = FakeNHS(info.nbma, info.proto, tunnel=Tunnel(info.gre_key, info.holding_time), faults=faults)
         self.generation = 0
         self._log: list[str] = []
+        self._crash_logged: FakeNHS | None = None  # the NHS whose crash the log already holds
         #: self-tests: make the management plane fail (cache reads raise)
         self.management_broken = False
 
@@ -299,8 +300,8 @@ class InProcessDut(Dut):
 
     def health(self) -> tuple[bool, str]:
         if self.nhs.crashed:
-            if getattr(self.nhs, "_crash_logged", False) is False:
-                self.nhs._crash_logged = True  # once per crash of this NHS
+            if self._crash_logged is not self.nhs:
+                self._crash_logged = self.nhs  # once per crash of this NHS
                 # what an FRR daemon's crash handler writes; the same parser reads it
                 self._log.append("NHRP: Received signal 11 at 0 (si_addr 0x0, PC 0x0); aborting...\n"
                                  "NHRP: /usr/lib/dmvpn/fake-nhs(receive+0x10) [0x1000]\n")
