@@ -407,8 +407,6 @@ class LabSpokeDut(LabNodeMixin, Dut):
 
     def shortcuts(self) -> list[dict]:
         text = self.lab.vtysh(self.node, "show ip nhrp shortcut json")
-        # FRR 8.4 prints the text table's header line before the JSON once there are shortcuts
-        text = text[text.find("{"):] if "{" in text else text
         nbma = {e.protocol: e.nbma for e in self.lab.nhrp_cache(self.node)}
         return [
             {"prefix": s.prefix, "type": s.type, "via": s.via, "nbma": nbma.get(s.via, "")}

@@ -130,6 +130,8 @@ def _nhs_entries(rows: list[dict]) -> list[NhsEntry]:
 
 
 def parse_shortcuts(text: str) -> list[Shortcut]:
+    # FRR 8.4 prints the text table's header line before the JSON once there are shortcuts
+    text = text[text.find("{"):] if "{" in text else text
     return [Shortcut(type=r.get("type", ""), prefix=r.get("prefix", ""), via=r.get("via", ""),
                      identity=r.get("identity", ""), raw=r)
             for r in _table(text, "show ip nhrp shortcut json")]

@@ -38,8 +38,6 @@ class FrrManagement:
 
     def shortcuts(self) -> list[dict]:
         text = self.vtysh("show ip nhrp shortcut json")
-        # FRR 8.4 prints the text table's header line before the JSON once there are shortcuts
-        text = text[text.find("{"):] if "{" in text else text
         nbma = {row["proto"]: row["nbma"] for row in self.cache()}
         return [{"prefix": s.prefix, "type": s.type, "via": s.via, "nbma": nbma.get(s.via, "")} for s in parse_shortcuts(text)]
 
