@@ -203,12 +203,15 @@ class CaseRunner:
         if down:
             return self._crashed(info, dut, ctx, evidence, mark, down, pcap, notes, profile)
         if error:
-            return CaseResult(info, Verdict.ERROR, error, False, pcap, ctx.observations, notes)
+            return CaseResult(info, Verdict.ERROR, error, False, pcap, ctx.observations, notes, dut_log=_log(dut, mark))
         if info.malformed:
             # The robustness requirement of every malformed-input case, met: the health check above.
             ctx.observe("alive after malformed input", True, "alive", "alive")
         verdict, detail, as_recorded = decide(info, ctx.observations, profile)
-        return CaseResult(info, verdict, detail, as_recorded, pcap, ctx.observations, notes)
+        # What the DUT logged during a case that did not conform is kept beside its pcap: the
+        # first thing a reader of a deviation (or of a rare intermittent one) asks for.
+        log = _log(dut, mark) if verdict is not Verdict.CONFORMS else ""
+        return CaseResult(info, verdict, detail, as_recorded, pcap, ctx.observations, notes, dut_log=log)
 
     # -- health --------------------------------------------------------------------------------
 
@@ -264,6 +267,13 @@ class CaseRunner:
         if done:
             notes.append(done)
         return result
+
+
+def _log(dut, mark: int) -> str:
+    try:
+        return dut.log_since(mark)
+    except Exception as exc:  # a DUT whose log cannot be read still gets its verdict
+        return f"(DUT log unreadable: {type(exc).__name__}: {exc})"
 
 
 def reproduction_words(outcomes: list[ReplayOutcome], signature: str) -> str:

@@ -198,3 +198,23 @@ def test_an_unreadable_management_plane_makes_the_cases_that_need_it_inconclusiv
         assert result.verdict is Verdict.INCONCLUSIVE, f"{cid}: {result.verdict.value}: {result.detail}"
         assert "management plane unreadable" in result.detail
         assert result.attempts == 2  # retried once on a freshly recovered DUT
+
+
+def test_a_case_that_does_not_conform_keeps_what_the_dut_logged_during_it(tmp_path) -> None:
+    dut = InProcessDut({"silent"})
+    dut._log.append("logged before the case\n")
+
+    def wrap(case_id, fn):
+        def logging(ctx):
+            dut._log.append(f"logged during {case_id}\n")
+            fn(ctx)
+
+        return logging
+
+    order = [(cid, fn) for cid, fn in ORDERED if cid in ("REG-01", "HDR-01")]
+    results = run_all(dut, order=order, wrap=wrap, tmp=tmp_path)
+    deviating = [cid for cid, r in results.items() if r.verdict is not Verdict.CONFORMS]
+    assert deviating, verdicts(results)
+    for cid in deviating:
+        assert results[cid].dut_log == f"logged during {cid}\n"
+        assert (tmp_path / f"{cid}.dut.log").read_text() == f"logged during {cid}\n"
