@@ -217,12 +217,15 @@ class CaseContext:
         * Purge Request / Reply (5, 6): hop count 16, CIE prefix 32, holding time 0, no MTU, for
           `purged` (default: the sender's protocol address);
         * replies (2, 4) the tester sends as a target or NHS: the CIE as for a request;
-        * Error Indication (7): no CIE, no extensions (§5.2.7); Traffic Indication (8): no CIE,
-          the DUT's password and End only (FRR's shape).
+        * Error Indication (7, `error_code`, `error_offset`, `payload`) and Traffic Indication (8):
+          no CIE, and only the DUT's password and End (none without a password: §5.2.7 adds no
+          extension to an Error Indication, but a DUT that checks passwords checks them on every
+          packet, FRR 10.3 answering a bare one with Error Indication 11).
 
         Overrides: any `NhrpTemplate.compile` field (outer_src, dst_proto, flags, hopcnt, cies,
-        extensions, ...), and `holding_time`, `mtu`, `prefix_len`, `code` for the default CIE,
-        `password` for the default extensions (None: none)."""
+        extensions, ...), and `holding_time`, `mtu`, `prefix_len`, `code` for the default CIE.
+        `password`: the DUT's by default, None for none; it is added to explicit `extensions`
+        too, before their End, unless they carry an authentication extension already."""
         info = self.dut.info
         if isinstance(sender, tuple):
             nbma, proto = sender
@@ -260,12 +263,12 @@ class CaseContext:
         else:
             held = info.holding_time if holding_time is None else holding_time
             args["cies"] = [T.Cie(code=code, prefix_len=prefix_len, mtu=mtu, holding_time=held)]
-        if op_type == kind.ERROR_INDICATION:
-            args["extensions"] = []
-        elif op_type == kind.TRAFFIC_INDICATION:
+        if op_type in (kind.ERROR_INDICATION, kind.TRAFFIC_INDICATION):
             args["extensions"] = [] if password is None else [T.cisco_auth(password), T.end()]
         else:
             args["extensions"] = self.extensions(*extra, password=password)
+        if "extensions" in fields and password is not None:
+            fields["extensions"] = with_password(fields["extensions"], password)
         args.update(fields)
         return T.NhrpTemplate.compile(op_type, **args).packet
 
@@ -479,3 +482,14 @@ class CaseContext:
                 return found
             if interval:
                 time.sleep(interval)
+
+
+def with_password(extensions: Iterable[T.Extension], password: bytes) -> list[T.Extension]:
+    """`extensions` with the Cisco authentication extension for `password` before the End (at the
+    end when there is none), unless they carry an authentication extension already."""
+    extensions = list(extensions)
+    if any(e.type & 0x3FFF == C.ExtensionType.AUTHENTICATION for e in extensions):
+        return extensions
+    ends = [i for i, e in enumerate(extensions) if e.type & 0x3FFF == C.ExtensionType.END]
+    at = ends[0] if ends else len(extensions)
+    return extensions[:at] + [T.cisco_auth(password)] + extensions[at:]

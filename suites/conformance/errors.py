@@ -94,17 +94,12 @@ def test_erroneous_error_indication_draws_none(ctx: CaseContext) -> None:
     asker, target = spokes
     info = ctx.dut.info
     offending = nhrp_bytes(ctx.packet(REG_REQ, asker, 7))
-    transit = T.error_indication(
-        C.ErrorCode.PROTOCOL_ERROR, 12, payload=offending, outer_src=asker.nbma, outer_dst=info.nbma, src_nbma=asker.nbma,
-        src_proto=asker.proto, dst_proto=target.proto, gre_key=info.gre_key, hopcnt=0,
-    ).packet
+    transit = ctx.packet(ERROR, asker, error_code=C.ErrorCode.PROTOCOL_ERROR, error_offset=12, payload=offending,
+                         dst_proto=target.proto, hopcnt=0)
     exchange = ctx.exchange(transit, window=ctx.quiet, accept=to(ctx, asker.nbma, target.nbma))
     answers = exchange.nhrp()
     ctx.expect("hop count 0 in transit", not answers, "hop count 0 in transit: " + (describe(answers[0]) + (" forwarded" if answers[0].outer_dst == target.nbma else "") if answers else "dropped quietly"), "hop count 0 in transit: dropped quietly")
-    to_dut = T.error_indication(
-        C.ErrorCode.PROTOCOL_ERROR, 12, payload=offending, outer_src=asker.nbma, outer_dst=info.nbma, src_nbma=asker.nbma,
-        src_proto=asker.proto, dst_proto=info.proto, gre_key=info.gre_key, hopcnt=0,
-    ).packet
+    to_dut = ctx.packet(ERROR, asker, error_code=C.ErrorCode.PROTOCOL_ERROR, error_offset=12, payload=offending, hopcnt=0)
     nhrp = bytearray(nhrp_bytes(to_dut))
     nhrp[12] ^= 0x5A  # a wrong checksum
     exchange = ctx.exchange(gre(ctx, asker.nbma, bytes(nhrp)), window=ctx.quiet, accept=to(ctx, asker.nbma, target.nbma))
@@ -126,10 +121,8 @@ def test_own_error_indication_in_transit_is_dropped(ctx: CaseContext) -> None:
     asker, target = spokes
     info = ctx.dut.info
     offending = nhrp_bytes(ctx.packet(REG_REQ, target, 7))
-    looped = T.error_indication(
-        C.ErrorCode.PROTOCOL_ERROR, 12, payload=offending, outer_src=asker.nbma, outer_dst=info.nbma, src_nbma=info.nbma,
-        src_proto=info.proto, dst_proto=target.proto, gre_key=info.gre_key, hopcnt=8,
-    ).packet
+    looped = ctx.packet(ERROR, asker, error_code=C.ErrorCode.PROTOCOL_ERROR, error_offset=12, payload=offending,
+                        src_nbma=info.nbma, src_proto=info.proto, dst_proto=target.proto, hopcnt=8)
     exchange = ctx.exchange(looped, window=ctx.quiet, accept=to(ctx, asker.nbma, target.nbma))
     answers = exchange.nhrp()
     if not answers:

@@ -151,7 +151,7 @@ def test_purge_removes_the_shortcut(ctx: CaseContext) -> None:
     reqid = ctx.dut.reqid_base()
     purge = T.purge_request(
         outer_src=rig.nhs_nbma, outer_dst=info.nbma, src_proto=rig.nhs_proto, dst_proto=info.proto,
-        gre_key=info.gre_key, reqid=reqid, hopcnt=64, purge_proto=target, prefix_len=24,
+        gre_key=info.gre_key, reqid=reqid, hopcnt=64, purge_proto=target, prefix_len=24, password=info.password,
     ).packet
     exchange = rig.send(purge, ctx.window, (PURGE_REP, ERROR), stop_after=1)
     ctx.expect_reply(exchange, PURGE_REP, reqid=reqid)

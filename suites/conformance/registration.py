@@ -314,11 +314,8 @@ def test_no_error_about_an_error(ctx: CaseContext) -> None:
     nbma, proto = ctx.identity()
     info = ctx.dut.info
     offending = parse_ipv4_gre(ctx.packet(REG_REQ, (nbma, proto), 7)).payload
-    packet = T.error_indication(
-        C.ErrorCode.PROTOCOL_ERROR, 12, payload=offending, outer_src=nbma, outer_dst=info.nbma,
-        src_nbma=nbma, src_proto=proto, dst_proto=info.proto, gre_key=info.gre_key, hopcnt=0,
-        extensions=[T.forward_transit(), T.end()],
-    ).packet
+    packet = ctx.packet(ERROR, (nbma, proto), error_code=C.ErrorCode.PROTOCOL_ERROR, error_offset=12, payload=offending,
+                        hopcnt=0, extensions=[T.forward_transit(), T.end()])
     ctx.expect_silence(ctx.exchange(packet, window=ctx.quiet))
 
 
@@ -497,7 +494,7 @@ def test_wrong_or_missing_password(ctx: CaseContext) -> None:
     spoke = Spoke(*ctx.identity())
     exts = [T.responder_address(), T.forward_transit(), T.reverse_transit(), T.end()]
     _expect_auth_failure(ctx, "wrong password", spoke, password=_wrong(_password(ctx)))
-    _expect_auth_failure(ctx, "no authentication extension", spoke, extensions=exts)
+    _expect_auth_failure(ctx, "no authentication extension", spoke, extensions=exts, password=None)
     expect_bound(ctx, "not registered", spoke.proto, False)
 
 

@@ -425,7 +425,7 @@ def test_unsolicited_reply_gets_error_10(ctx: CaseContext) -> None:
     reply = T.resolution_reply(
         outer_src=peer[0], outer_dst=info.nbma, src_nbma=info.nbma, src_proto=info.proto, dst_proto=target,
         gre_key=info.gre_key, reqid=ctx.dut.reqid_base() | 0x40000000, flags=Q | A | D | S, hopcnt=64,
-        prefix_len=24, holding_time=600, mtu=1400, responder_nbma=peer[0], responder_proto=peer[1],
+        prefix_len=24, holding_time=600, mtu=1400, responder_nbma=peer[0], responder_proto=peer[1], password=info.password,
     ).packet
     exchange = rig.send(reply, ctx.window, (ERROR,), stop_after=1)
     ctx.expect_error_indication(exchange, C.ErrorCode.INVALID_RESOLUTION_REPLY)
@@ -554,10 +554,8 @@ def test_error_6_stops_the_resolution(ctx: CaseContext) -> None:
     if request is None:
         ctx.observe("Resolution Request after a Traffic Indication", False, "no Resolution Request", f"a Resolution Request for {target}")
         return
-    error = T.error_indication(
-        C.ErrorCode.PROTOCOL_ADDRESS_UNREACHABLE, 0, payload=request.nhrp.raw, outer_src=rig.nhs_nbma, outer_dst=info.nbma,
-        src_proto=rig.nhs_proto, dst_proto=info.proto, gre_key=info.gre_key, hopcnt=0,
-    ).packet
+    error = ctx.packet(ERROR, (rig.nhs_nbma, rig.nhs_proto), error_code=C.ErrorCode.PROTOCOL_ADDRESS_UNREACHABLE,
+                       payload=request.nhrp.raw, hopcnt=0)
     again = [p for p in rig.send(error, rig.retry_window, (RES_REQ,)).nhrp(RES_REQ) if str(p.nhrp.dst_proto) == target]
     ctx.expect("no retransmission", not again, "retransmitted" if again else "no retransmission", "no retransmission")
     again = [p for p in rig.send(rig.traffic_indication(target), ctx.window, (RES_REQ,)).nhrp(RES_REQ) if str(p.nhrp.dst_proto) == target]
