@@ -90,6 +90,7 @@ FAULTS = frozenset(
         "ext-u-bit-echoed",  # an extension with the u bit set is echoed unprocessed, even when compulsory (FRR 8.4)
         "ignore-auth",  # the authentication extension is not checked
         "auth-prefix-compare",  # the password is compared without its length (trailing NULs accepted)
+        "auth-error-on-error",  # an Error Indication failing authentication draws Error Indication 11, unless it is code 11 itself (FRR 10.3)
         # resolution and forwarding
         "forward-keep-hopcnt",  # forwards its clients' Resolution Requests without decrementing the hop count
         "forward-no-transit-record",  # forwards its clients' Resolution Requests without appending itself to the Forward Transit record
@@ -381,6 +382,10 @@ class FakeNHS(Peer):
         if view is None:
             return []
         if view.op_type == C.PacketType.ERROR_INDICATION:
+            if not self.auth_ok(view) and "error-on-error" not in self.faults:
+                if "auth-error-on-error" in self.faults and view.code != C.ErrorCode.AUTHENTICATION_FAILURE:
+                    return self.error_indication(packet, view, C.ErrorCode.AUTHENTICATION_FAILURE)
+                return []  # fails authentication: discarded, and never an Error Indication about an Error Indication
             return self._error_indication(packet, view, now)
         if view.op_type == C.PacketType.TRAFFIC_INDICATION:
             return []

@@ -7,7 +7,7 @@ Registration, continued (RFC 2332 §5.2.0.1, §5.2.3, §5.2.4, §5.3): holding t
 forwarding, authentication and malformed extension lists. The DUT as NHS.
 
 Checklist §D.3: REG-05, -06, -10, -13, -14..17 (authentication: only for a DUT configured with a
-password, `ctx.dut.info.password`), -21..24. REG-26/27 are performance measurements.
+password, `ctx.dut.info.password`; REG-28 too), -21..24. REG-26/27 are performance measurements.
 """
 
 from __future__ import annotations
@@ -536,6 +536,25 @@ def test_no_error_about_an_authentication_error(ctx: CaseContext) -> None:
         src_proto=asker.proto, dst_proto=info.proto, gre_key=info.gre_key, hopcnt=0,
         extensions=[T.cisco_auth(_wrong(_password(ctx))), T.end()],
     ).packet
+    ctx.expect_silence(ctx.exchange(packet, window=ctx.quiet, accept=to(ctx, asker.nbma)))
+
+
+@case(
+    "REG-28",
+    clause="RFC 2332 §5.2.7, §5.3.4",
+    level="MUST",
+    role="hub",
+    breakers=("auth-error-on-error", "error-on-error"),
+    requirement="An Error Indication of another code (Protocol Error) that carries a wrong authentication "
+    "extension is discarded and draws no Error Indication: not even Authentication Failure.",
+    requires=AUTH,
+)
+def test_no_authentication_error_about_an_error(ctx: CaseContext) -> None:
+    spokes = shared_spokes(ctx)
+    asker, _ = spokes
+    offending = nhrp_bytes(ctx.packet(REG_REQ, asker, 7))
+    packet = ctx.packet(ERROR, asker, error_code=C.ErrorCode.PROTOCOL_ERROR, error_offset=12, payload=offending, hopcnt=0,
+                        password=_wrong(_password(ctx)))
     ctx.expect_silence(ctx.exchange(packet, window=ctx.quiet, accept=to(ctx, asker.nbma)))
 
 
