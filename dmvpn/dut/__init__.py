@@ -14,6 +14,7 @@ For its behaviour profile see suites/README.md; benchmarks and report sections: 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 import secrets
@@ -263,16 +264,29 @@ class DutSet:
 class InProcessDut(Dut):
     """A fake hub inside the test process, optionally with faults: the self-tests' DUT."""
 
+    @staticmethod
+    @functools.cache
+    def _pools() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """(tester NBMA, tester tunnel addresses, NAT NBMA), built once per process: the /16 alone
+        took a third of a second to build, and the self-tests make hundreds of these DUTs (the
+        tuples are immutable; each DUT keeps its own place in them, see `Dut.__init__`)."""
+        return (
+            address_pool("192.0.2.128/25"),
+            address_pool("10.255.0.0/24", skip={"10.255.0.1"}) + address_pool("10.254.0.0/16"),
+            address_pool("203.0.113.0/24"),
+        )
+
     def __init__(self, faults: set[str] | frozenset[str] = frozenset(), name: str = "in-process fake NHS") -> None:
+        tester_nbma, tester_proto, nat_nbma = self._pools()
         info = DutInfo(
             name=name + (f" with faults {sorted(faults)}" if faults else ""),
             implementation="in-process",
             role="hub",
             nbma="192.0.2.1",
             proto="10.255.0.1",
-            tester_nbma=address_pool("192.0.2.128/25"),
-            tester_proto=address_pool("10.255.0.0/24", skip={"10.255.0.1"}) + address_pool("10.254.0.0/16"),
-            nat_nbma=address_pool("203.0.113.0/24"),
+            tester_nbma=tester_nbma,
+            tester_proto=tester_proto,
+            nat_nbma=nat_nbma,
             capabilities=frozenset({Capability.PURGE, Capability.REDIRECT, Capability.NAT, Capability.ERROR_INDICATION}),
             allowed_prefixes=("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"),
             reply_window=0.05,  # in-process answers are queued before send() returns
