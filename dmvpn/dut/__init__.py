@@ -293,15 +293,30 @@ class InProcessDut(Dut):
             quiet_window=0.05,
         )
         super().__init__(info)
-        self.nhs = FakeNHS(info.nbma, info.proto, tunnel=Tunnel(info.gre_key, info.holding_time), faults=faults)
+        #: seconds `advance_clock` moved the NHS's clock on (see `clock`)
+        self.skipped = 0.0
+        self.nhs = self._clocked(FakeNHS(info.nbma, info.proto, tunnel=Tunnel(info.gre_key, info.holding_time), faults=faults))
         self.generation = 0
         self._log: list[str] = []
         self._crash_logged: FakeNHS | None = None  # the NHS whose crash the log already holds
         #: self-tests: make the management plane fail (cache reads raise)
         self.management_broken = False
 
+    def clock(self) -> float:
+        """The NHS's time: real time plus what `advance_clock` skipped. The NHS has no timers; time
+        passing changes nothing but its bindings' age, so a case's wait for a holding time to run out
+        need not be slept out here: it moves this clock on (`MemoryLink.let_time_pass`)."""
+        return time.monotonic() + self.skipped
+
+    def advance_clock(self, seconds: float) -> None:
+        self.skipped += max(0.0, seconds)
+
+    def _clocked(self, nhs: FakeNHS) -> FakeNHS:
+        nhs.cache.clock = nhs.non_authoritative.clock = self.clock
+        return nhs
+
     def open_link(self) -> Link:
-        return MemoryLink(self.nhs)
+        return MemoryLink(self.nhs, clock=self.clock, skip=self.advance_clock)
 
     def cache(self) -> list[dict]:
         if self.management_broken:
@@ -338,7 +353,7 @@ class InProcessDut(Dut):
         if not (force or self.nhs.crashed):
             return ""
         old = self.nhs
-        self.nhs = FakeNHS(old.nbma, old.proto, tunnel=old.tunnel, faults=old.faults)
+        self.nhs = self._clocked(FakeNHS(old.nbma, old.proto, tunnel=old.tunnel, faults=old.faults))
         for name in ("forward_to_clients", "routes", "hopcnt", "redirect", "proto6"):
             setattr(self.nhs, name, getattr(old, name))
         self.generation += 1

@@ -139,7 +139,7 @@ class InProcessEspDut(InProcessDut):
 
     def kernel_receive(self, packet: bytes) -> list[bytes]:
         """What the DUT's kernel does with an arriving packet, then its NHS."""
-        now = time.monotonic()
+        now = self.clock()
         ihl = (packet[0] & 0x0F) * 4
         if packet[9] == IPPROTO_UDP:
             body = packet[ihl + 8:]

@@ -29,9 +29,13 @@ from .base import Peer
 class MemoryLink:
     """Connects the tester to `responder`; records everything in `log` as (direction, bytes)."""
 
-    def __init__(self, responder: Peer, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, responder: Peer, clock: Callable[[], float] = time.monotonic, skip: Callable[[float], None] | None = None,
+    ) -> None:
         self.responder = responder
         self.clock = clock
+        #: moves `clock` on by that many seconds (the responder's own clock): see `let_time_pass`
+        self.skip = skip
         self.inbox: collections.deque[bytes] = collections.deque()
         self.log: list[tuple[str, bytes]] = []
         self.recorder = None
@@ -64,6 +68,16 @@ class MemoryLink:
         """Nothing can arrive until the tester sends again: the inbox is empty and the responder
         has no timer pending."""
         return not self.inbox and self.responder.next_deadline() is None
+
+    def let_time_pass(self, seconds: float) -> None:
+        """`seconds` pass for the responder (what a case's `wait` does): at once when its clock can be
+        moved on (`skip`) and it has no timer pending, as then it would do nothing meanwhile but
+        age; else in real time."""
+        self._activity += 1
+        if self.skip is not None and self.responder.next_deadline() is None:
+            self.skip(seconds)
+        else:
+            time.sleep(seconds)
 
     def recv(self, timeout: float = 0.0) -> bytes | None:
         end = self.clock() + timeout
