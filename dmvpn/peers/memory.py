@@ -12,7 +12,9 @@ out in real time as before, even when the timer is due after it: ending early th
 the tester's next step closer to the responder's timers than on a real link, and change what a
 case sees (a retransmission that fell into the next window; RES-16 against its fault did). A hub's
 bindings age by the clock without timers: the cases that let a holding time run out wait for it
-explicitly (`ctx.wait`), which is real time still. One guard keeps a caller that polls until a
+explicitly (`ctx.wait`, which calls `let_time_pass`): with a `skip` for the responder's clock
+(`InProcessDut` gives one) and no timer pending, that moves its clock on at once; else it sleeps.
+One guard keeps a caller that polls until a
 deadline from spinning: the early return is given once per quiet spell; asked again before
 anything was sent, received or fired, the link waits as a socket would.
 """
