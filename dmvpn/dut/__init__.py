@@ -14,6 +14,7 @@ For its behaviour profile see suites/README.md; benchmarks and report sections: 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 import secrets
@@ -263,31 +264,59 @@ class DutSet:
 class InProcessDut(Dut):
     """A fake hub inside the test process, optionally with faults: the self-tests' DUT."""
 
+    @staticmethod
+    @functools.cache
+    def _pools() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """(tester NBMA, tester tunnel addresses, NAT NBMA), built once per process: the /16 alone
+        took a third of a second to build, and the self-tests make hundreds of these DUTs (the
+        tuples are immutable; each DUT keeps its own place in them, see `Dut.__init__`)."""
+        return (
+            address_pool("192.0.2.128/25"),
+            address_pool("10.255.0.0/24", skip={"10.255.0.1"}) + address_pool("10.254.0.0/16"),
+            address_pool("203.0.113.0/24"),
+        )
+
     def __init__(self, faults: set[str] | frozenset[str] = frozenset(), name: str = "in-process fake NHS") -> None:
+        tester_nbma, tester_proto, nat_nbma = self._pools()
         info = DutInfo(
             name=name + (f" with faults {sorted(faults)}" if faults else ""),
             implementation="in-process",
             role="hub",
             nbma="192.0.2.1",
             proto="10.255.0.1",
-            tester_nbma=address_pool("192.0.2.128/25"),
-            tester_proto=address_pool("10.255.0.0/24", skip={"10.255.0.1"}) + address_pool("10.254.0.0/16"),
-            nat_nbma=address_pool("203.0.113.0/24"),
+            tester_nbma=tester_nbma,
+            tester_proto=tester_proto,
+            nat_nbma=nat_nbma,
             capabilities=frozenset({Capability.PURGE, Capability.REDIRECT, Capability.NAT, Capability.ERROR_INDICATION}),
             allowed_prefixes=("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"),
             reply_window=0.05,  # in-process answers are queued before send() returns
             quiet_window=0.05,
         )
         super().__init__(info)
-        self.nhs = FakeNHS(info.nbma, info.proto, tunnel=Tunnel(info.gre_key, info.holding_time), faults=faults)
+        #: seconds `advance_clock` moved the NHS's clock on (see `clock`)
+        self.skipped = 0.0
+        self.nhs = self._clocked(FakeNHS(info.nbma, info.proto, tunnel=Tunnel(info.gre_key, info.holding_time), faults=faults))
         self.generation = 0
         self._log: list[str] = []
         self._crash_logged: FakeNHS | None = None  # the NHS whose crash the log already holds
         #: self-tests: make the management plane fail (cache reads raise)
         self.management_broken = False
 
+    def clock(self) -> float:
+        """The NHS's time: real time plus what `advance_clock` skipped. The NHS has no timers; time
+        passing changes nothing but its bindings' age, so a case's wait for a holding time to run out
+        need not be slept out here: it moves this clock on (`MemoryLink.let_time_pass`)."""
+        return time.monotonic() + self.skipped
+
+    def advance_clock(self, seconds: float) -> None:
+        self.skipped += max(0.0, seconds)
+
+    def _clocked(self, nhs: FakeNHS) -> FakeNHS:
+        nhs.cache.clock = nhs.non_authoritative.clock = self.clock
+        return nhs
+
     def open_link(self) -> Link:
-        return MemoryLink(self.nhs)
+        return MemoryLink(self.nhs, clock=self.clock, skip=self.advance_clock)
 
     def cache(self) -> list[dict]:
         if self.management_broken:
@@ -324,7 +353,7 @@ class InProcessDut(Dut):
         if not (force or self.nhs.crashed):
             return ""
         old = self.nhs
-        self.nhs = FakeNHS(old.nbma, old.proto, tunnel=old.tunnel, faults=old.faults)
+        self.nhs = self._clocked(FakeNHS(old.nbma, old.proto, tunnel=old.tunnel, faults=old.faults))
         for name in ("forward_to_clients", "routes", "hopcnt", "redirect", "proto6"):
             setattr(self.nhs, name, getattr(old, name))
         self.generation += 1

@@ -59,6 +59,8 @@ class MemoryEspLink:
         self.inbox: collections.deque[bytes] = collections.deque()
         self.recorder = None
         self.rejected = []
+        self._activity = 0  # sends and deliveries: see `recv`
+        self._quiet_at = -1
         self.outbound = {(TESTER, dut.info.nbma): EspSA(0x5001, "aes-gcm-128", KEY),
                          (TESTER_NAT_T, dut.info.nbma): EspSA(0x5002, "aes-gcm-128", KEY, nat_t=(4500, 4500))}
         self.inbound = {0x6001: EspSA(0x6001, "aes-gcm-128", KEY), 0x6002: EspSA(0x6002, "aes-gcm-128", KEY, nat_t=(4500, 4500))}
@@ -71,19 +73,27 @@ class MemoryEspLink:
         self.send_raw(self.outbound[(src, dst)].protect(packet))
 
     def send_raw(self, packet: bytes) -> None:
+        self._activity += 1
         if self.recorder is not None:
             self.recorder.write(packet)
         for answer in self.dut.kernel_receive(packet):
             self.inbox.append(answer)
 
     def recv(self, timeout: float = 0.0) -> bytes | None:
+        """As `MemoryLink.recv`: the DUT's kernel and NHS answer inside `send`, and the NHS has no
+        timers, so with the inbox empty nothing can come; that is said at once, once per quiet
+        spell (asked again with nothing sent or received since, the link waits out the timeout)."""
         end = time.monotonic() + timeout
         while True:
             while not self.inbox:
                 if time.monotonic() >= end:
                     return None
+                if self._quiet_at != self._activity and self.dut.nhs.next_deadline() is None:
+                    self._quiet_at = self._activity
+                    return None
                 time.sleep(min(0.005, max(0.0, end - time.monotonic())))
             raw = self.inbox.popleft()
+            self._activity += 1
             if raw[9] not in (50, IPPROTO_UDP):
                 self.rejected.append((raw, "not ESP-protected"))  # as the real link: plain GRE is not its business
                 continue
@@ -129,7 +139,7 @@ class InProcessEspDut(InProcessDut):
 
     def kernel_receive(self, packet: bytes) -> list[bytes]:
         """What the DUT's kernel does with an arriving packet, then its NHS."""
-        now = time.monotonic()
+        now = self.clock()
         ihl = (packet[0] & 0x0F) * 4
         if packet[9] == IPPROTO_UDP:
             body = packet[ihl + 8:]
