@@ -29,9 +29,15 @@ pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _default_sigint() -> None:
+    # A test run started in the background by a non-interactive shell inherits SIGINT ignored, and
+    # Python then keeps it ignored: the child must get the default disposition a terminal's ^C meets.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def lab_cli(*args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "dmvpn.cli", "lab", *args], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_default_sigint, **kw)
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
