@@ -529,13 +529,9 @@ def test_padded_password(ctx: CaseContext) -> None:
 def test_no_error_about_an_authentication_error(ctx: CaseContext) -> None:
     spokes = shared_spokes(ctx)
     asker, _ = spokes
-    info = ctx.dut.info
     offending = nhrp_bytes(ctx.packet(REG_REQ, asker, 7))
-    packet = T.error_indication(
-        C.ErrorCode.AUTHENTICATION_FAILURE, 0, payload=offending, outer_src=asker.nbma, outer_dst=info.nbma, src_nbma=asker.nbma,
-        src_proto=asker.proto, dst_proto=info.proto, gre_key=info.gre_key, hopcnt=0,
-        extensions=[T.cisco_auth(_wrong(_password(ctx))), T.end()],
-    ).packet
+    packet = ctx.packet(ERROR, asker, error_code=C.ErrorCode.AUTHENTICATION_FAILURE, payload=offending, hopcnt=0,
+                        password=_wrong(_password(ctx)))
     ctx.expect_silence(ctx.exchange(packet, window=ctx.quiet, accept=to(ctx, asker.nbma)))
 
 
