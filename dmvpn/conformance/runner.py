@@ -246,7 +246,7 @@ class CaseRunner:
         return ""
 
     def _crashed(self, info, dut, ctx, evidence: _Evidence, mark: int, why: str, pcap, notes, profile) -> CaseResult:
-        log = dut.log_since(mark)
+        log = _log(dut, mark)
         signature = dut.crash_signature(log) or why
         verdict, detail, as_recorded = decide_crash(info, signature, profile)
         result = CaseResult(info, verdict, detail, as_recorded, pcap, ctx.observations, notes, dut_log=log, signature=signature)
